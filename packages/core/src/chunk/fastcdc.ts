@@ -1,0 +1,209 @@
+import { ConfigError } from '../errors.js';
+import { GEAR_V1 } from './gear.js';
+
+/**
+ * Parameters of the `fastcdc-v1` chunker (docs/format.md, "Chunking"). They decide
+ * every cut point, so they are recorded in `.cpv/config` and in every manifest.
+ */
+export interface ChunkerParams {
+  algorithm: 'fastcdc-v1';
+  gear: 'cpv-gear-v1';
+  /** No cut before this many bytes (except at the end of input). */
+  min: number;
+  /** Target average chunk size; a power of two. */
+  avg: number;
+  /** A chunk never exceeds this many bytes. */
+  max: number;
+}
+
+/** The defaults written by `cpv init`: 16 KiB / 64 KiB / 256 KiB. */
+export const DEFAULT_CHUNKER: Readonly<ChunkerParams> = Object.freeze({
+  algorithm: 'fastcdc-v1',
+  gear: 'cpv-gear-v1',
+  min: 16 * 1024,
+  avg: 64 * 1024,
+  max: 256 * 1024,
+});
+
+const KEYS = ['algorithm', 'gear', 'min', 'avg', 'max'];
+const MIN_MIN = 64;
+const MAX_MAX = 64 * 1024 * 1024;
+
+/**
+ * Check untrusted chunker parameters (from a config file or a manifest) and return a
+ * fresh, plain ChunkerParams with exactly the five known keys. Throws ConfigError
+ * whose message names the offending field and quotes its value (callers prefix where
+ * the parameters came from) when: `p` is not an object; a key is unknown (it could
+ * change cut points, so it is never ignored); `algorithm` is not `fastcdc-v1`; `gear`
+ * is not `cpv-gear-v1`; a size is not an integer; `avg` is not a power of two; the
+ * sizes break `64 <= min <= avg <= max <= 64 MiB`; or `min == max` (the format only
+ * forces a cut at offsets `>= min`, so a chunk could never end).
+ */
+export function validateChunkerParams(p: unknown): ChunkerParams {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) {
+    throw bad(`chunker parameters must be an object like ${JSON.stringify(DEFAULT_CHUNKER)}, got ${JSON.stringify(p)}`);
+  }
+  const o = p as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!KEYS.includes(k)) throw bad(`unknown chunker parameter ${JSON.stringify(k)} (known: ${KEYS.join(', ')})`);
+  }
+  if (o.algorithm !== 'fastcdc-v1') throw bad(`unknown chunker algorithm ${JSON.stringify(o.algorithm)} (expected "fastcdc-v1")`);
+  if (o.gear !== 'cpv-gear-v1') throw bad(`unknown gear table ${JSON.stringify(o.gear)} (expected "cpv-gear-v1")`);
+  const min = size(o, 'min');
+  const avg = size(o, 'avg');
+  const max = size(o, 'max');
+  if ((avg & (avg - 1)) !== 0) throw bad(`avg must be a power of two, got ${avg}`);
+  if (min < MIN_MIN) throw bad(`min must be at least ${MIN_MIN}, got ${min}`);
+  if (max > MAX_MAX) throw bad(`max must be at most ${MAX_MAX} (64 MiB), got ${max}`);
+  if (!(min <= avg && avg <= max)) throw bad(`sizes must satisfy min <= avg <= max, got min ${min}, avg ${avg}, max ${max}`);
+  if (min === max) throw bad(`min must be less than max, got ${min} for both`);
+  return { algorithm: 'fastcdc-v1', gear: 'cpv-gear-v1', min, avg, max };
+}
+
+function size(o: Record<string, unknown>, key: 'min' | 'avg' | 'max'): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    throw bad(`${key} must be a positive integer number of bytes, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function bad(message: string): ConfigError {
+  return new ConfigError(message, { hint: `the default chunker is ${JSON.stringify(DEFAULT_CHUNKER)}` });
+}
+
+// The table as int32, so the rolling hash stays in V8's small-integer range: the
+// update `(h << 1) + g | 0` equals the spec's `((h << 1) + GEAR[b]) mod 2^32` bit for
+// bit, and `h & mask` tests the same bits.
+const GEAR_I32 = new Int32Array(GEAR_V1.buffer, GEAR_V1.byteOffset, GEAR_V1.length);
+
+/**
+ * Streaming FastCDC (`fastcdc-v1`). Feed the input in buffers of any size; the cut
+ * points depend only on the bytes, never on how they were split into buffers. Not
+ * safe to share between concurrent streams (it holds the state of one stream).
+ */
+export class Chunker {
+  /** The validated parameters this chunker cuts with. */
+  readonly params: ChunkerParams;
+  readonly #min: number;
+  readonly #avg: number;
+  readonly #max: number;
+  readonly #maskS: number;
+  readonly #maskL: number;
+  /** Offset within the current chunk of the next byte to be pushed. */
+  #pos = 0;
+  /** Rolling gear hash of the current chunk (as int32). */
+  #h = 0;
+
+  /** Throws ConfigError if `params` is invalid (see validateChunkerParams). */
+  constructor(params: ChunkerParams) {
+    this.params = validateChunkerParams(params);
+    const { min, avg, max } = this.params;
+    const bits = Math.log2(avg);
+    this.#min = min;
+    this.#avg = avg;
+    this.#max = max;
+    // Top bits + 2 (harder to match, before avg) and top bits - 2 (easier, after avg).
+    this.#maskS = -1 << (32 - (bits + 2));
+    this.#maskL = -1 << (32 - (bits - 2));
+  }
+
+  /**
+   * Consume `buf` and return the lengths of the chunks that end inside it, in order.
+   * The first length may include bytes from earlier buffers. Bytes after the last cut
+   * stay pending until later pushes or `finish`. Does not keep a reference to `buf`.
+   */
+  push(buf: Uint8Array): number[] {
+    const out: number[] = [];
+    const n = buf.length;
+    const gear = GEAR_I32;
+    const min = this.#min;
+    const max = this.#max;
+    const maskS = this.#maskS;
+    const maskL = this.#maskL;
+    // Offsets below `normal` (= avg - 1) have `offset + 1 < avg` and use maskS.
+    const normal = this.#avg - 1;
+    let pos = this.#pos;
+    let h = this.#h;
+    let i = 0; // index in buf of the byte at chunk offset `pos`
+
+    while (i < n) {
+      if (pos < min) {
+        // Offsets below min are not hashed: jump over them.
+        const skip = min - pos;
+        if (skip >= n - i) {
+          pos += n - i;
+          break;
+        }
+        pos = min;
+        i += skip;
+      }
+      let cut = -1; // index in buf of the chunk's last byte
+      if (pos < normal) {
+        let end = i + (normal - pos);
+        if (end > n) end = n;
+        let j = i;
+        for (; j < end; j++) {
+          h = ((h << 1) + gear[buf[j]!]!) | 0;
+          if ((h & maskS) === 0) {
+            cut = j;
+            break;
+          }
+        }
+        if (cut < 0) {
+          pos += j - i;
+          i = j;
+          if (i === n) break;
+        }
+      }
+      if (cut < 0) {
+        // Offsets up to max - 1 use maskL; the byte at offset max - 1 ends the chunk.
+        let end = i + (max - pos);
+        const forced = end <= n;
+        if (!forced) end = n;
+        let j = i;
+        for (; j < end; j++) {
+          h = ((h << 1) + gear[buf[j]!]!) | 0;
+          if ((h & maskL) === 0) {
+            cut = j;
+            break;
+          }
+        }
+        if (cut < 0) {
+          if (!forced) {
+            pos += j - i;
+            break;
+          }
+          cut = end - 1;
+        }
+      }
+      out.push(pos + (cut - i) + 1);
+      i = cut + 1;
+      pos = 0;
+      h = 0;
+    }
+    this.#pos = pos;
+    this.#h = h;
+    return out;
+  }
+
+  /**
+   * End the input: return the length of the final chunk (0 if no bytes are pending)
+   * and reset, so the chunker can start a new stream.
+   */
+  finish(): number {
+    const last = this.#pos;
+    this.#pos = 0;
+    this.#h = 0;
+    return last;
+  }
+}
+
+/** Chunk lengths of `data` in order; they sum to `data.length` (none for empty input). */
+export function chunkLengths(data: Uint8Array, params: ChunkerParams): number[] {
+  const c = new Chunker(params);
+  const out = c.push(data);
+  const last = c.finish();
+  if (last > 0) out.push(last);
+  return out;
+}

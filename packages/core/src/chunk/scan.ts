@@ -1,0 +1,176 @@
+import { open } from 'node:fs/promises';
+import { ConflictError } from '../errors.js';
+import { loadHasher, type Hasher } from '../hash/blake3.js';
+import { Chunker, type ChunkerParams } from './fastcdc.js';
+
+/** A file's identity and chunk list (docs/format.md, "Identities" and "Chunking"). */
+export interface ScanResult {
+  /** File oid: `b3:` + BLAKE3 hex of the whole content. */
+  oid: string;
+  /** Bytes read; equals the sum of the chunk lengths. */
+  size: number;
+  /** `[chunk oid hex, length]` in file order; empty for an empty file. */
+  chunks: Array<[string, number]>;
+}
+
+/** Options of scanFile. */
+export interface ScanFileOptions {
+  params: ChunkerParams;
+  /** Aborting stops the scan at the next buffer and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called after each buffer with the number of bytes it added. */
+  onProgress?: (bytesDelta: number) => void;
+  /** Read buffer size in bytes (default 4 MiB). Never changes the result. */
+  bufferSize?: number;
+}
+
+const DEFAULT_BUFFER = 4 * 1024 * 1024;
+// The native hasher frees its buffers only when the event loop turns, so hashing
+// many chunks yields at least this often.
+const YIELD_EVERY = 4 * 1024 * 1024;
+
+/**
+ * Hash and chunk the file at `path` in one sequential read: its file oid, size and
+ * chunk list. The result equals `scanBytes` over the same bytes and does not depend on
+ * `bufferSize`. A file that is a single chunk gets chunk oid = file oid. Read-only and
+ * idempotent for a file that does not change.
+ *
+ * Throws ConflictError if the file's size or mtime changes while it is read (so the
+ * result never describes bytes that were never on disk as a whole); the signal's
+ * reason if `signal` aborts; file-system errors (ENOENT, EISDIR, EACCES, ...) as
+ * Node raises them; ConfigError for invalid `params`; RangeError for a bad
+ * `bufferSize`.
+ */
+export async function scanFile(path: string, opts: ScanFileOptions): Promise<ScanResult> {
+  const { params, signal, onProgress } = opts;
+  const bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
+  if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) throw new RangeError(`bufferSize must be a positive integer, got ${bufferSize}`);
+  signal?.throwIfAborted();
+  const chunker = new Chunker(params);
+  const newHasher = await loadHasher();
+  const fh = await open(path, 'r');
+  try {
+    const before = await fh.stat();
+    const changed = (): ConflictError =>
+      new ConflictError(`${path} changed while it was being read`, {
+        hint: 'the file changed while it was being read; run the command again when it is stable',
+        data: { path },
+      });
+    const buf = new Uint8Array(Math.min(bufferSize, Math.max(before.size, 1)));
+    const file = newHasher();
+    const sink = new ChunkSink(newHasher);
+    let size = 0;
+    let sinceYield = 0;
+    while (size < before.size) {
+      signal?.throwIfAborted();
+      // Bytes of the current chunk still in `buf` must be hashed before it is reused.
+      sink.flush();
+      const { bytesRead } = await fh.read(buf, 0, buf.length, size);
+      if (bytesRead === 0) throw changed(); // shrank
+      const view = buf.subarray(0, bytesRead);
+      size += bytesRead;
+      if (size > before.size) throw changed(); // grew
+      file.update(view);
+      sink.take(view, chunker.push(view));
+      onProgress?.(bytesRead);
+      sinceYield += bytesRead;
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await yieldToLoop();
+      }
+    }
+    // A byte past the expected end means the file grew while it was read.
+    const probe = await fh.read(new Uint8Array(1), 0, 1, size);
+    const after = await fh.stat();
+    if (probe.bytesRead !== 0 || after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changed();
+    return sink.result(file.digestHex(), size, chunker.finish());
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Hash and chunk in-memory bytes: the same ScanResult `scanFile` gives for a file
+ * with this content. Yields to the event loop every few MiB. Throws ConfigError for
+ * invalid `params`.
+ */
+export async function scanBytes(data: Uint8Array, params: ChunkerParams): Promise<ScanResult> {
+  const chunker = new Chunker(params);
+  const newHasher = await loadHasher();
+  const file = newHasher();
+  const sink = new ChunkSink(newHasher);
+  for (let off = 0; off < data.length; off += YIELD_EVERY) {
+    if (off > 0) await yieldToLoop();
+    const view = data.subarray(off, off + YIELD_EVERY);
+    file.update(view);
+    sink.take(view, chunker.push(view));
+  }
+  return sink.result(file.digestHex(), data.length, chunker.finish());
+}
+
+/**
+ * Turns a stream of buffers plus the chunker's cut lengths into chunk oids. A chunk
+ * may span buffers: its hasher receives each part as it goes. The bytes after a
+ * buffer's last cut are hashed lazily (at `flush`, or at the next `take`), so a file
+ * that is one chunk read in one buffer is hashed only once: its chunk oid is its
+ * file oid.
+ */
+class ChunkSink {
+  readonly #newHasher: () => Hasher;
+  readonly #chunks: Array<[string, number]> = [];
+  /** Hasher of the current chunk; null until some of its bytes are fed to it. */
+  #hasher: Hasher | null = null;
+  /** Bytes of the current chunk already fed to #hasher. */
+  #fed = 0;
+  /** Bytes of the current chunk not yet fed (a view into the last buffer). */
+  #tail: Uint8Array | null = null;
+
+  constructor(newHasher: () => Hasher) {
+    this.#newHasher = newHasher;
+  }
+
+  /** Account for the next buffer `view`, in which chunks of these `lengths` ended. */
+  take(view: Uint8Array, lengths: number[]): void {
+    this.flush();
+    let off = 0;
+    for (const len of lengths) {
+      // A chunk that began in earlier buffers counts those bytes in `len` too.
+      const part = view.subarray(off, off + len - this.#fed);
+      const h = this.#hasher ?? this.#newHasher();
+      h.update(part);
+      this.#chunks.push([h.digestHex(), len]);
+      this.#hasher = null;
+      this.#fed = 0;
+      off += part.length;
+    }
+    this.#tail = off < view.length ? view.subarray(off) : null;
+  }
+
+  /** Feed the pending bytes now: the buffer they live in is about to be reused. */
+  flush(): void {
+    if (this.#tail === null) return;
+    this.#hasher ??= this.#newHasher();
+    this.#hasher.update(this.#tail);
+    this.#fed += this.#tail.length;
+    this.#tail = null;
+  }
+
+  /** The result, given the file digest, total size and the chunker's final length. */
+  result(fileHex: string, size: number, last: number): ScanResult {
+    if (last > 0) {
+      if (this.#chunks.length === 0) {
+        // The whole input is one chunk: same bytes, same digest.
+        this.#chunks.push([fileHex, size]);
+      } else {
+        this.flush();
+        this.#chunks.push([this.#hasher!.digestHex(), last]);
+        this.#hasher = null;
+      }
+    }
+    return { oid: `b3:${fileHex}`, size, chunks: this.#chunks };
+  }
+}
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

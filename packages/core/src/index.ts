@@ -1,0 +1,31 @@
+/**
+ * @cpv/core: content-defined chunking, a content-addressed cache, remotes and
+ * pointer files. The library never prints, prompts or exits: callers pass `cwd`,
+ * `signal` and `onProgress`, and get results or CpvErrors back.
+ */
+export * from './errors.js';
+export * from './backend/index.js';
+export { loadHasher, blake3Hex, hashImpl, type Hasher, type HashImpl } from './hash/blake3.js';
+export { Chunker, DEFAULT_CHUNKER, validateChunkerParams, type ChunkerParams } from './chunk/fastcdc.js';
+export { scanFile, scanBytes, type ScanResult } from './chunk/scan.js';
+export * from './config/config.js';
+export * from './pointer/pointer.js';
+export { Cache } from './store/cache.js';
+export { parseTree, serializeTree, type TreeEntry } from './store/tree.js';
+export { PackBuilder, readPackIndex } from './store/pack.js';
+export * from './store/manifest.js';
+export { Remote, openBackend, remoteKeys, remoteIdOf, type ChunkLocation } from './remote/remote.js';
+export type { ProgressEvent, TransferItem } from './transfer/types.js';
+export type { PushResult } from './transfer/push.js';
+export type { FetchResult } from './transfer/fetch.js';
+export { openRepo, findRepoRoot, type Repo, type RepoOptions } from './repo/repo.js';
+export { init, type InitOptions, type InitResult } from './repo/init.js';
+export { add, type AddOptions, type AddResult, type AddedItem } from './repo/add.js';
+export { status, type StatusItem, type StatusOptions } from './repo/status.js';
+export { checkout, type CheckoutOptions, type CheckoutResult, type CheckoutItem } from './repo/checkout.js';
+export { push, fetch, pull, type SyncOptions } from './repo/sync.js';
+export { diff, type DiffItem, type DiffResult } from './repo/diff.js';
+export { remoteAdd, remoteList, remoteRemove, remoteDefault, type RemoteInfo } from './repo/remotes.js';
+export { listPointers, resolveTargets, type PointerRef, type Target } from './repo/pointers.js';
+export { gitTopLevel } from './git/git.js';
+export { isFileOid, shortOid } from './util/oid.js';

@@ -1,0 +1,182 @@
+import { LineCounter, parseDocument, stringify, isMap, isScalar, type Pair } from 'yaml';
+import { PointerParseError } from '../errors.js';
+import { isFileOid } from '../util/oid.js';
+
+/** The suffix of a pointer file. `model.safetensors` is tracked by `model.safetensors.cpv`. */
+export const POINTER_SUFFIX = '.cpv';
+/** The pointer format version this build writes and the only one it reads. */
+export const POINTER_VERSION = 1;
+/** Pointers larger than this are rejected before parsing (they are a few hundred bytes). */
+export const MAX_POINTER_BYTES = 64 * 1024;
+
+export type ArtifactKind = 'model' | 'data' | 'other';
+export const ARTIFACT_KINDS: readonly ArtifactKind[] = ['model', 'data', 'other'];
+
+/** User metadata values: scalars only, so pointers stay diffable and mergeable. */
+export type MetaValue = string | number | boolean;
+
+/** A parsed pointer file. */
+export interface Pointer {
+  version: number;
+  kind: ArtifactKind;
+  /** Artifact name; absent means "the path". */
+  name?: string;
+  /** Tracked path, relative to the pointer's directory; always the pointer's own name minus `.cpv`. */
+  path: string;
+  type: 'file' | 'dir';
+  /** File oid, or tree oid for a directory (`b3:` + 64 hex). */
+  oid: string;
+  size: number;
+  /** Number of files, directories only. */
+  files?: number;
+  meta?: Record<string, MetaValue>;
+}
+
+const KEY_ORDER = ['version', 'kind', 'name', 'path', 'type', 'oid', 'size', 'files', 'meta'] as const;
+const KNOWN_KEYS = new Set<string>(KEY_ORDER);
+
+/** The tracked path's base name for a pointer file name, or undefined if it is not one. */
+export function trackedNameOf(pointerFileName: string): string | undefined {
+  if (!pointerFileName.endsWith(POINTER_SUFFIX) || pointerFileName.length <= POINTER_SUFFIX.length) return undefined;
+  return pointerFileName.slice(0, -POINTER_SUFFIX.length);
+}
+
+/**
+ * Parse pointer text. Pure: `file` is only used in messages and to check `path`.
+ * Throws PointerParseError naming the file and, where known, the line, for malformed
+ * YAML, unknown keys or versions, bad oids, sizes or kinds, and any `path` other than
+ * the pointer's own base name minus `.cpv` (which rules out traversal and absolute paths).
+ */
+export function parsePointer(text: string, file: string): Pointer {
+  if (Buffer.byteLength(text, 'utf8') > MAX_POINTER_BYTES) {
+    throw new PointerParseError(file, `pointer is larger than ${MAX_POINTER_BYTES} bytes; a pointer is a small YAML file, this is not one`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, schema: 'core' });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    const line = err.pos ? lineCounter.linePos(err.pos[0]).line : undefined;
+    throw new PointerParseError(file, `invalid YAML: ${err.message.split('\n')[0]}`, line, { cause: err });
+  }
+  const contents = doc.contents;
+  if (!isMap(contents)) {
+    throw new PointerParseError(file, 'expected a YAML mapping with keys version, kind, path, type, oid, size', 1);
+  }
+  const lineOf = (pair: Pair): number | undefined => {
+    const node = pair.key as { range?: [number, number, number] } | null;
+    return node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  };
+  const js = doc.toJS({ maxAliasCount: 0 }) as Record<string, unknown>;
+  const values = new Map<string, { value: unknown; line: number | undefined }>();
+  for (const pair of contents.items) {
+    const key = isScalar(pair.key) ? pair.key.value : undefined;
+    if (typeof key !== 'string') throw new PointerParseError(file, 'keys must be plain strings', lineOf(pair));
+    if (!KNOWN_KEYS.has(key)) {
+      throw new PointerParseError(file, `unknown key "${key}" (expected one of ${KEY_ORDER.join(', ')})`, lineOf(pair));
+    }
+    values.set(key, { value: js[key], line: lineOf(pair) });
+  }
+  const need = (key: string): { value: unknown; line: number | undefined } => {
+    const v = values.get(key);
+    if (v === undefined) throw new PointerParseError(file, `missing required key "${key}"`);
+    return v;
+  };
+
+  const version = need('version');
+  if (version.value !== POINTER_VERSION) {
+    throw new PointerParseError(file, `unsupported pointer version ${JSON.stringify(version.value)} (this cpv reads version ${POINTER_VERSION}; upgrade cpv if the pointer is newer)`, version.line);
+  }
+  const kind = need('kind');
+  if (typeof kind.value !== 'string' || !ARTIFACT_KINDS.includes(kind.value as ArtifactKind)) {
+    throw new PointerParseError(file, `kind must be one of ${ARTIFACT_KINDS.join(', ')}, got ${JSON.stringify(kind.value)}`, kind.line);
+  }
+  const path = need('path');
+  const expected = trackedNameOf(baseName(file));
+  if (typeof path.value !== 'string' || path.value.length === 0) {
+    throw new PointerParseError(file, 'path must be a non-empty string', path.line);
+  }
+  if (path.value.includes('/') || path.value.includes('\\') || path.value === '.' || path.value === '..' || path.value.includes('\0')) {
+    throw new PointerParseError(file, `path ${JSON.stringify(path.value)} must be a plain file name next to the pointer (no directories, no "..", not absolute)`, path.line);
+  }
+  if (expected !== undefined && path.value !== expected) {
+    throw new PointerParseError(file, `path ${JSON.stringify(path.value)} does not match the pointer's own name; expected ${JSON.stringify(expected)}`, path.line);
+  }
+  const type = need('type');
+  if (type.value !== 'file' && type.value !== 'dir') {
+    throw new PointerParseError(file, `type must be "file" or "dir", got ${JSON.stringify(type.value)}`, type.line);
+  }
+  const oid = need('oid');
+  if (typeof oid.value !== 'string' || !isFileOid(oid.value)) {
+    throw new PointerParseError(file, `oid must be "b3:" followed by 64 lowercase hex digits, got ${JSON.stringify(oid.value)}`, oid.line);
+  }
+  const size = need('size');
+  if (!isSafeCount(size.value)) {
+    throw new PointerParseError(file, `size must be a non-negative integer, got ${JSON.stringify(size.value)}`, size.line);
+  }
+  const pointer: Pointer = { version: POINTER_VERSION, kind: kind.value as ArtifactKind, path: path.value, type: type.value, oid: oid.value, size: size.value };
+
+  const name = values.get('name');
+  if (name !== undefined) {
+    if (typeof name.value !== 'string' || !isValidArtifactName(name.value)) {
+      throw new PointerParseError(file, `name must be letters, digits, ".", "_", "-", optionally "team/name", got ${JSON.stringify(name.value)}`, name.line);
+    }
+    pointer.name = name.value;
+  }
+  const files = values.get('files');
+  if (files !== undefined) {
+    if (pointer.type !== 'dir') throw new PointerParseError(file, '"files" is only allowed on a directory pointer (type: dir)', files.line);
+    if (!isSafeCount(files.value)) throw new PointerParseError(file, `files must be a non-negative integer, got ${JSON.stringify(files.value)}`, files.line);
+    pointer.files = files.value;
+  } else if (pointer.type === 'dir') {
+    throw new PointerParseError(file, 'missing required key "files" for a directory pointer');
+  }
+  const meta = values.get('meta');
+  if (meta !== undefined) pointer.meta = parseMeta(meta.value, file, meta.line);
+  return pointer;
+}
+
+/** Serialize a pointer with a stable key order. Inverse of parsePointer. */
+export function serializePointer(p: Pointer): string {
+  const out: Record<string, unknown> = {};
+  for (const key of KEY_ORDER) {
+    const v = p[key];
+    if (v !== undefined) out[key] = key === 'meta' ? sortedObject(v as Record<string, MetaValue>) : v;
+  }
+  if (p.meta !== undefined && Object.keys(p.meta).length === 0) delete out.meta;
+  return stringify(out, { lineWidth: 0 });
+}
+
+/** Names: `name` or `team/name`, each part [A-Za-z0-9._-]+ not starting with "." */
+export function isValidArtifactName(name: string): boolean {
+  return /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)?[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name) && name.length <= 200;
+}
+
+const META_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+function parseMeta(value: unknown, file: string, line: number | undefined): Record<string, MetaValue> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PointerParseError(file, 'meta must be a mapping of keys to strings, numbers or booleans', line);
+  }
+  const out: Record<string, MetaValue> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!META_KEY.test(k)) throw new PointerParseError(file, `meta key ${JSON.stringify(k)} must match ${META_KEY.source}`, line);
+    if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
+      throw new PointerParseError(file, `meta.${k} must be a string, number or boolean`, line);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function isSafeCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function sortedObject<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function baseName(file: string): string {
+  const i = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
+  return i < 0 ? file : file.slice(i + 1);
+}

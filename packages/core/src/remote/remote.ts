@@ -1,0 +1,202 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { DirectoryBackend, directoryFromUrl } from '../backend/directory.js';
+import { ConfigError, FormatError, IntegrityError, NotFoundError } from '../errors.js';
+import type { RemoteConfig, RepoConfig } from '../config/config.js';
+import { blake3Hex } from '../hash/blake3.js';
+import type { Cache } from '../store/cache.js';
+import {
+  parseRemoteManifest,
+  parseRemoteTreeIndex,
+  serializeObject,
+  type RemoteManifest,
+  type RemoteTreeIndex,
+} from '../store/manifest.js';
+import { parseTree, type TreeEntry } from '../store/tree.js';
+import { writeAtomic } from '../util/fs-atomic.js';
+import { fanout, oidHex, shortOid, toFileOid } from '../util/oid.js';
+
+const REMOTE_MARKER = 'cpv-remote.json';
+const REMOTE_MARKER_BODY = JSON.stringify({ format: 'cpv-remote', version: 1 }) + '\n';
+
+/** Where a chunk lives on a remote. */
+export interface ChunkLocation {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+/** Backend keys of the remote layout (docs/format.md, "Remote layout"). */
+export const remoteKeys = {
+  pack: (packOid: string): string => `packs/${fanout(packOid)}`,
+  manifest: (oid: string): string => `manifests/${fanout(oidHex(oid))}`,
+  tree: (oid: string): string => `trees/${fanout(oidHex(oid))}`,
+};
+
+/** Stable id of a remote for local bookkeeping: first 16 hex of BLAKE3(url). */
+export async function remoteIdOf(url: string): Promise<string> {
+  return (await blake3Hex(Buffer.from(url, 'utf8'))).slice(0, 16);
+}
+
+/**
+ * Open the backend for a configured remote. `root` resolves relative directory
+ * URLs. Throws ConfigError for an unknown scheme.
+ */
+export async function openBackend(name: string, cfg: RemoteConfig, root: string): Promise<Backend> {
+  const url = cfg.url;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
+    const scheme = url.slice(0, url.indexOf(':'));
+    throw new ConfigError(`remote "${name}": unsupported URL scheme "${scheme}://"`, { hint: 'use a directory path or a file:// URL' });
+  }
+  return new DirectoryBackend(directoryFromUrl(url, root));
+}
+
+/**
+ * A remote as cpv sees it: a Backend with the remote layout on top, plus the local
+ * record (in the cache) of manifests and trees known to be there, used for dedup.
+ */
+export class Remote {
+  readonly name: string;
+  readonly backend: Backend;
+  readonly id: string;
+  private readonly cache: Cache;
+
+  private constructor(name: string, backend: Backend, id: string, cache: Cache) {
+    this.name = name;
+    this.backend = backend;
+    this.id = id;
+    this.cache = cache;
+  }
+
+  /**
+   * Open the named remote (or the default remote when `name` is undefined). Throws
+   * ConfigError when no remote is configured or the name is unknown.
+   */
+  static async open(config: RepoConfig, root: string, cache: Cache, name?: string): Promise<Remote> {
+    const chosen = name ?? config.remote;
+    if (chosen === undefined) {
+      throw new ConfigError('no remote given and no default remote is set', { hint: 'add one with `cpv remote add origin PATH --default`, or pass -r NAME' });
+    }
+    const cfg = config.remotes[chosen];
+    if (!cfg) {
+      const known = Object.keys(config.remotes);
+      throw new ConfigError(`unknown remote "${chosen}"`, { hint: known.length ? `configured remotes: ${known.join(', ')}` : 'add one with `cpv remote add NAME URL`' });
+    }
+    const backend = await openBackend(chosen, cfg, root);
+    return new Remote(chosen, backend, await remoteIdOf(backend.location), cache);
+  }
+
+  /** Wrap an already open backend (used by tests and other front ends). */
+  static async fromBackend(name: string, backend: Backend, cache: Cache): Promise<Remote> {
+    return new Remote(name, backend, await remoteIdOf(backend.location), cache);
+  }
+
+  /** Write the remote marker if absent. Idempotent. */
+  async ensureMarker(): Promise<void> {
+    if (!(await this.backend.exists(REMOTE_MARKER))) await this.backend.save(REMOTE_MARKER, Buffer.from(REMOTE_MARKER_BODY));
+  }
+
+  hasManifest(oid: string): Promise<boolean> {
+    return this.backend.exists(remoteKeys.manifest(oid));
+  }
+
+  hasTree(oid: string): Promise<boolean> {
+    return this.backend.exists(remoteKeys.tree(oid));
+  }
+
+  /**
+   * Load and validate a file's remote manifest, and remember it. Throws NotFoundError
+   * when the remote does not have the file, FormatError when it is malformed.
+   */
+  async loadManifest(oid: string, signal?: AbortSignal): Promise<RemoteManifest> {
+    const text = await this.loadText(remoteKeys.manifest(oid), `file ${shortOid(oid)}`, signal);
+    const m = parseRemoteManifest(text, `remote manifest ${shortOid(oid)} on ${this.name}`, oid);
+    await this.remember(oid, m);
+    return m;
+  }
+
+  /**
+   * Load a remote tree index, check that its tree text hashes to its oid, and return
+   * it with the parsed entries. Throws NotFoundError, IntegrityError or FormatError.
+   */
+  async loadTree(oid: string, signal?: AbortSignal): Promise<{ index: RemoteTreeIndex; entries: TreeEntry[] }> {
+    const text = await this.loadText(remoteKeys.tree(oid), `directory ${shortOid(oid)}`, signal);
+    const what = `remote tree ${shortOid(oid)} on ${this.name}`;
+    const index = parseRemoteTreeIndex(text, what, oid);
+    if (toFileOid(await blake3Hex(Buffer.from(index.tree, 'utf8'))) !== oid) {
+      throw new IntegrityError(`${what} is corrupt: its listing does not hash to its oid`, { data: { oid, remote: this.name } });
+    }
+    const entries = parseTree(index.tree, what);
+    if (index.entries.length !== entries.length) throw new FormatError(`${what}: ${index.entries.length} locations for ${entries.length} entries`);
+    await this.remember(oid, index);
+    return { index, entries };
+  }
+
+  /** Record a manifest or tree index as known to be on this remote. Idempotent. */
+  async remember(oid: string, obj: RemoteManifest | RemoteTreeIndex): Promise<void> {
+    const path = join(this.cache.knownDir(this.id), fanout(oidHex(oid)));
+    await writeAtomic(path, Buffer.from(serializeObject(obj)), { exclusive: true, tmpDir: this.cache.tmpDir });
+  }
+
+  /**
+   * Everything the client knows to be on this remote: chunk oid → location. Built from
+   * remembered manifests and tree indexes. A hint only: callers re-check packs exist.
+   */
+  async knownChunks(): Promise<Map<string, ChunkLocation>> {
+    const out = new Map<string, ChunkLocation>();
+    const base = this.cache.knownDir(this.id);
+    let fans: string[];
+    try {
+      fans = await readdir(base);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+      throw err;
+    }
+    for (const fan of fans) {
+      for (const name of await readdir(join(base, fan))) {
+        let obj: RemoteManifest | RemoteTreeIndex;
+        const text = await readFile(join(base, fan, name), 'utf8');
+        try {
+          const o = JSON.parse(text) as { format?: string };
+          obj = o.format === 'cpv-tree-index' ? parseRemoteTreeIndex(text, 'known tree') : parseRemoteManifest(text, 'known manifest');
+        } catch {
+          continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
+        }
+        if (obj.format === 'cpv-manifest') {
+          for (const [c, length, p, offset] of obj.chunks) out.set(c, { pack: obj.packs[p]!, offset, length });
+        } else {
+          let entries: TreeEntry[];
+          try {
+            entries = parseTree(obj.tree, 'known tree');
+          } catch {
+            continue;
+          }
+          obj.entries.forEach((loc, i) => {
+            const e = entries[i];
+            if (loc && e && e.size > 0) out.set(oidHex(e.oid), { pack: obj.packs[loc[0]]!, offset: loc[1], length: e.size });
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  private async loadText(key: string, what: string, signal?: AbortSignal): Promise<string> {
+    try {
+      return Buffer.from(await this.backend.load(key, { signal })).toString('utf8');
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        throw new NotFoundError(`${what} is not on remote "${this.name}" (${this.backend.location})`, {
+          hint: 'whoever added it must run `cpv push`; or check that you use the right remote (-r NAME)',
+          data: { key, remote: this.name },
+        });
+      }
+      throw err;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+}

@@ -1,0 +1,200 @@
+import { lstat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import fg from 'fast-glob';
+import { ConflictError, NotFoundError, UsageError } from '../errors.js';
+import { isValidArtifactName, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
+import type { TreeEntry } from '../store/tree.js';
+import { serializeTree } from '../store/tree.js';
+import { blake3Hex } from '../hash/blake3.js';
+import { toFileOid } from '../util/oid.js';
+import type { ProgressEvent } from '../transfer/types.js';
+import { findTracking, hasGlob, ignoreInGit, readPointer, toRel, writePointer } from './pointers.js';
+import type { Repo } from './repo.js';
+import { StatCache } from './state.js';
+import { hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
+
+export interface AddOptions {
+  /** Directory the paths are relative to. */
+  cwd: string;
+  paths: readonly string[];
+  kind?: ArtifactKind;
+  name?: string;
+  meta?: Record<string, MetaValue>;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** What `add` did (or would do) for one path. */
+export interface AddedItem {
+  path: string;
+  pointerPath: string;
+  type: 'file' | 'dir';
+  oid: string;
+  size: number;
+  files?: number;
+  /** 'new': not tracked before; 'modified': new content; 'unchanged': pointer already right. */
+  status: 'new' | 'modified' | 'unchanged';
+  /** Bytes newly stored in the cache. */
+  storedBytes: number;
+}
+
+export interface AddResult {
+  items: AddedItem[];
+  /** Files to stage in git (pointers and changed .gitignore files), relative to the root. */
+  gitAdd: string[];
+}
+
+/**
+ * Track files and directories: store their content in the cache (chunked and hashed),
+ * write `PATH.cpv` pointers and git-ignore the paths. Paths may be globs. Re-adding an
+ * unchanged path reads nothing (the stat cache knows it). With `dryRun`, hashes and
+ * reports but writes nothing.
+ *
+ * Throws UsageError for paths outside the repo, inside `.cpv`/`.git`, pointer files or
+ * paths inside an already tracked directory; NotFoundError for a missing path;
+ * ConflictError when a file changes while it is being added.
+ */
+export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
+  if (opts.name !== undefined && !isValidArtifactName(opts.name)) {
+    throw new UsageError(`invalid name ${JSON.stringify(opts.name)}`, { hint: 'use letters, digits, ".", "_", "-", optionally "team/name"' });
+  }
+  const abss = await expandPaths(repo, opts.cwd, opts.paths);
+  if (opts.name !== undefined && abss.length > 1) throw new UsageError('--name needs exactly one path');
+  const state = await StatCache.load(repo.root);
+  const items: AddedItem[] = [];
+  const gitAdd = new Set<string>();
+  try {
+    for (const abs of abss) {
+      opts.signal?.throwIfAborted();
+      const item = await addOne(repo, abs, state, opts);
+      items.push(item);
+      if (!opts.dryRun) {
+        gitAdd.add(item.pointerPath);
+        const ignore = await ignoreInGit(repo, item.path);
+        if (ignore) gitAdd.add(ignore);
+      }
+    }
+  } finally {
+    if (!opts.dryRun) await state.save();
+  }
+  return { items, gitAdd: [...gitAdd] };
+}
+
+async function expandPaths(repo: Repo, cwd: string, paths: readonly string[]): Promise<string[]> {
+  if (paths.length === 0) throw new UsageError('nothing to add', { hint: 'name files or directories, e.g. `cpv add model.safetensors data/`' });
+  const out: string[] = [];
+  for (const p of paths) {
+    if (hasGlob(p)) {
+      const matches = await fg(p, { cwd, dot: false, onlyFiles: false, absolute: true, ignore: ['**/.git/**', '**/.cpv/**', `**/*${POINTER_SUFFIX}`] });
+      if (matches.length === 0) throw new NotFoundError(`no file matches ${JSON.stringify(p)}`);
+      out.push(...matches.map((m) => resolve(m)).sort());
+    } else {
+      out.push(resolve(cwd, p.replace(/\/+$/, '') || p));
+    }
+  }
+  return [...new Set(out)];
+}
+
+async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOptions): Promise<AddedItem> {
+  const rel = toRel(repo.root, abs);
+  if (!isInside(repo.root, abs) || abs === repo.root) throw new UsageError(`${rel || abs} is not inside the repository ${repo.root}`, { hint: 'add paths inside the repository' });
+  const top = rel.split('/')[0];
+  if (top === '.git' || top === '.cpv') throw new UsageError(`${rel} is inside ${top}/; cpv cannot track it`);
+  if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${rel} is a cpv pointer file`, { hint: `add the tracked path instead: cpv add ${rel.slice(0, -POINTER_SUFFIX.length)}` });
+  const parent = await findTracking(repo, join(abs, '..'));
+  if (parent) throw new UsageError(`${rel} is inside ${parent.ref.path}, which cpv already tracks`, { hint: `run \`cpv add ${parent.ref.path}\` to record changes inside it` });
+  let lst: Stats;
+  try {
+    lst = await lstat(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${rel} does not exist`, { hint: 'check the path' });
+    throw err;
+  }
+  const pointerRel = rel + POINTER_SUFFIX;
+  let previous: Pointer | undefined;
+  try {
+    previous = (await readPointer(repo, pointerRel)).pointer;
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  const progress = (path: string, total: number) => {
+    let done = 0;
+    return (n: number) => {
+      done += n;
+      opts.onProgress?.({ phase: 'hash', done, total, path });
+    };
+  };
+
+  let pointer: Pointer;
+  let storedBytes = 0;
+  if (lst.isDirectory()) {
+    const files = await listDirFiles(repo, abs);
+    const total = files.reduce((n, f) => n + f.st.size, 0);
+    const onBytes = progress(rel, total);
+    const entries: TreeEntry[] = [];
+    for (const f of files) {
+      opts.signal?.throwIfAborted();
+      const r = await storeFile(repo, f.abs, `${rel}/${f.path}`, f.st, state, opts, onBytes);
+      storedBytes += r.stored;
+      entries.push({ path: f.path, oid: r.oid, size: f.st.size, mode: f.mode });
+    }
+    const oid = opts.dryRun
+      ? toFileOid(await blake3Hex(Buffer.from(serializeTree(entries))))
+      : (await repo.cache.writeTree(entries)).oid;
+    pointer = base(previous, opts, basename(abs), 'dir', oid, total);
+    pointer.files = entries.length;
+  } else {
+    const st = await statTracked(repo, abs);
+    if (!st || !st.isFile()) throw new UsageError(`${rel} is not a regular file or directory`);
+    const r = await storeFile(repo, abs, rel, st, state, opts, progress(rel, st.size));
+    storedBytes = r.stored;
+    pointer = base(previous, opts, basename(abs), 'file', r.oid, st.size);
+  }
+  const unchanged = previous !== undefined && JSON.stringify(previous) === JSON.stringify(pointer);
+  if (!opts.dryRun && !unchanged) await writePointer(repo, pointerRel, pointer);
+  return {
+    path: rel,
+    pointerPath: pointerRel,
+    type: pointer.type,
+    oid: pointer.oid,
+    size: pointer.size,
+    ...(pointer.files !== undefined ? { files: pointer.files } : {}),
+    status: previous === undefined ? 'new' : previous.oid === pointer.oid ? 'unchanged' : 'modified',
+    storedBytes,
+  };
+}
+
+function base(previous: Pointer | undefined, opts: AddOptions, name: string, type: 'file' | 'dir', oid: string, size: number): Pointer {
+  const p: Pointer = { version: 1, kind: opts.kind ?? previous?.kind ?? 'other', path: name, type, oid, size };
+  const n = opts.name ?? previous?.name;
+  if (n !== undefined) p.name = n;
+  const meta = { ...previous?.meta, ...opts.meta };
+  if (Object.keys(meta).length > 0) p.meta = meta;
+  return p;
+}
+
+/**
+ * Put one workspace file in the cache unless the stat cache and the cache say it is
+ * there already. The stat is re-checked after copying, so a file that changes while it
+ * is added is reported instead of being recorded under the wrong oid.
+ */
+async function storeFile(repo: Repo, abs: string, rel: string, st: Stats, state: StatCache, opts: AddOptions, onBytes: (n: number) => void): Promise<{ oid: string; stored: number }> {
+  const known = state.lookup(rel, st);
+  if (known && (await repo.cache.hasFile(known))) {
+    onBytes(st.size);
+    return { oid: known, stored: 0 };
+  }
+  if (opts.dryRun) {
+    const oid = known ?? (await hashFile(abs, onBytes));
+    return { oid, stored: (await repo.cache.hasFile(oid)) ? 0 : st.size };
+  }
+  const r = await repo.cache.ingestFile(abs, repo.config.chunker, { signal: opts.signal, onProgress: onBytes });
+  const after = await statTracked(repo, abs);
+  if (!after || after.size !== st.size || after.mtimeMs !== st.mtimeMs || r.size !== st.size) {
+    throw new ConflictError(`${rel} changed while it was being added`, { hint: 'run the command again once the file is no longer being written' });
+  }
+  state.record(rel, st, r.oid);
+  return { oid: r.oid, stored: r.existed ? 0 : r.size };
+}

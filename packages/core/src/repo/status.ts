@@ -1,0 +1,135 @@
+import pLimit from 'p-limit';
+import type { Remote } from '../remote/remote.js';
+import { serializeTree, type TreeEntry } from '../store/tree.js';
+import { blake3Hex } from '../hash/blake3.js';
+import { toFileOid } from '../util/oid.js';
+import { NotFoundError } from '../errors.js';
+import { resolveTargets, type Target } from './pointers.js';
+import type { Repo } from './repo.js';
+import { StatCache } from './state.js';
+import { dirEntries, statTracked, workspaceOid } from './workspace.js';
+
+/** State of one tracked path in the workspace, the cache and (optionally) a remote. */
+export interface StatusItem {
+  path: string;
+  pointerPath: string;
+  type: 'file' | 'dir';
+  kind: string;
+  name?: string;
+  oid: string;
+  size: number;
+  /** unchanged: matches the pointer; modified: differs (run add); missing: not in the workspace (run checkout). */
+  workspace: 'unchanged' | 'modified' | 'missing';
+  /** present: everything cached; missing: some content is not in the cache (run fetch). */
+  cache: 'present' | 'missing';
+  /** Only when a remote was asked about: present means the remote has it all (pushed). */
+  remote?: 'present' | 'missing';
+  /** When the workspace is modified: the oid and size of what is there now. */
+  current?: { oid: string; size: number };
+  /** Directories: file-level differences between workspace and pointer. */
+  changes?: { added: string[]; modified: string[]; deleted: string[] };
+}
+
+export interface StatusOptions {
+  cwd: string;
+  targets: readonly string[];
+  /** Also check presence on this remote. */
+  remote?: Remote;
+  jobs?: number;
+}
+
+/**
+ * Compare each tracked path's workspace content, cache and optionally remote with its
+ * pointer. Read-only apart from the stat cache; files whose stat is unchanged are not
+ * read.
+ */
+export async function status(repo: Repo, opts: StatusOptions): Promise<StatusItem[]> {
+  const targets = await resolveTargets(repo, opts.cwd, opts.targets);
+  const state = await StatCache.load(repo.root);
+  const items: StatusItem[] = [];
+  try {
+    for (const t of targets) items.push(await statusOne(repo, t, state));
+  } finally {
+    await state.save();
+  }
+  if (opts.remote) {
+    const remote = opts.remote;
+    const limit = pLimit(opts.jobs ?? 8);
+    await Promise.all(
+      items.map((it) =>
+        limit(async () => {
+          it.remote = (await (it.type === 'dir' ? remote.hasTree(it.oid) : remote.hasManifest(it.oid))) ? 'present' : 'missing';
+        }),
+      ),
+    );
+  }
+  return items;
+}
+
+async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<StatusItem> {
+  const p = t.pointer;
+  const item: StatusItem = {
+    path: t.path,
+    pointerPath: t.pointerPath,
+    type: p.type,
+    kind: p.kind,
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    oid: p.oid,
+    size: p.size,
+    workspace: 'unchanged',
+    cache: 'present',
+  };
+  const st = await statTracked(repo, t.abs);
+  if (p.type === 'file') {
+    item.cache = (await repo.cache.hasFile(p.oid)) ? 'present' : 'missing';
+    if (!st) item.workspace = 'missing';
+    else if (!st.isFile()) item.workspace = 'modified';
+    else {
+      const oid = await workspaceOid(t.abs, t.path, st, state);
+      if (oid !== p.oid) {
+        item.workspace = 'modified';
+        item.current = { oid, size: st.size };
+      }
+    }
+    return item;
+  }
+  let tree: TreeEntry[] | undefined;
+  try {
+    tree = await repo.cache.readTree(p.oid);
+    for (const e of tree) {
+      if (!(await repo.cache.hasFile(e.oid))) {
+        item.cache = 'missing';
+        break;
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    item.cache = 'missing';
+  }
+  if (!st) {
+    item.workspace = 'missing';
+    return item;
+  }
+  if (!st.isDirectory()) {
+    item.workspace = 'modified';
+    return item;
+  }
+  const ws = await dirEntries(repo, t.abs, t.path, state);
+  const oid = toFileOid(await blake3Hex(Buffer.from(serializeTree(ws))));
+  if (oid === p.oid) return item;
+  item.workspace = 'modified';
+  item.current = { oid, size: ws.reduce((n, e) => n + e.size, 0) };
+  if (tree) {
+    const want = new Map(tree.map((e) => [e.path, e]));
+    const have = new Map(ws.map((e) => [e.path, e]));
+    const changes = { added: [] as string[], modified: [] as string[], deleted: [] as string[] };
+    for (const [path, e] of have) {
+      const w = want.get(path);
+      if (!w) changes.added.push(path);
+      else if (w.oid !== e.oid || w.mode !== e.mode) changes.modified.push(path);
+    }
+    for (const path of want.keys()) if (!have.has(path)) changes.deleted.push(path);
+    item.changes = changes;
+  }
+  return item;
+}

@@ -1,0 +1,230 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { FormatError, IntegrityError, NotFoundError } from '../errors.js';
+import type { ChunkerParams } from '../chunk/fastcdc.js';
+import { scanFile, type ScanResult } from '../chunk/scan.js';
+import { blake3Hex, loadHasher } from '../hash/blake3.js';
+import { fanout, oidHex, shortOid, toFileOid } from '../util/oid.js';
+import { fsyncDir, pathExists, writeAtomic } from '../util/fs-atomic.js';
+import { parseLocalManifest, serializeObject, type ChunkRef, type LocalManifest } from './manifest.js';
+import { parseTree, serializeTree, type TreeEntry } from './tree.js';
+
+const CACHE_VERSION = 'cpv-cache 1\n';
+
+/** Result of putting a file into the cache. */
+export interface IngestResult extends ScanResult {
+  /** True if the object was already cached (nothing new written). */
+  existed: boolean;
+}
+
+/**
+ * The local object cache (docs/format.md, "Local cache"): whole files by oid,
+ * manifests, trees, and per-remote knowledge. Objects are written once through
+ * `tmp/` + fsync + rename and are read-only. Safe to share between workspaces.
+ */
+export class Cache {
+  readonly dir: string;
+  readonly tmpDir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.tmpDir = join(dir, 'tmp');
+  }
+
+  /** Create the cache layout if needed. Idempotent. Throws FormatError on a foreign cache version. */
+  async init(): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const vfile = join(this.dir, 'version');
+    try {
+      const v = await readFile(vfile, 'utf8');
+      if (v !== CACHE_VERSION) throw new FormatError(`${vfile}: unsupported cache version ${JSON.stringify(v.trim())}`, { hint: 'use a cache directory written by this version of cpv' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await writeAtomic(vfile, Buffer.from(CACHE_VERSION), { mode: 0o444, exclusive: true, tmpDir: this.tmpDir });
+    }
+  }
+
+  /** Path of the whole-file object for a file oid. */
+  filePath(oid: string): string {
+    return join(this.dir, 'files', fanout(oidHex(oid)));
+  }
+
+  manifestPath(oid: string): string {
+    return join(this.dir, 'manifests', fanout(oidHex(oid)));
+  }
+
+  treePath(oid: string): string {
+    return join(this.dir, 'trees', fanout(oidHex(oid)));
+  }
+
+  /** Directory of what is known to be on one remote (dedup knowledge). */
+  knownDir(remoteId: string): string {
+    return join(this.dir, 'remotes', remoteId, 'known');
+  }
+
+  /** A fresh temp path inside the cache (same filesystem as the objects). */
+  tmpPath(label = 'obj'): string {
+    return join(this.tmpDir, `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Whether the whole-file object is present. Does not verify content. */
+  hasFile(oid: string): Promise<boolean> {
+    return pathExists(this.filePath(oid));
+  }
+
+  /** Whether the tree is present. */
+  hasTree(oid: string): Promise<boolean> {
+    return pathExists(this.treePath(oid));
+  }
+
+  /**
+   * Copy `src` into the cache and record its chunk list. The copy is scanned (not the
+   * source), so the stored oid always matches the stored bytes even if the source
+   * changes meanwhile. Idempotent. If `known` is given and the object exists, the
+   * source is not copied again.
+   */
+  async ingestFile(src: string, params: ChunkerParams, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<IngestResult> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const tmp = this.tmpPath('add');
+    try {
+      await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE);
+      const scan = await scanFile(tmp, { params, signal: opts.signal, onProgress: opts.onProgress });
+      const existed = await this.commitFile(tmp, scan.oid);
+      if (scan.chunks.length > 1) await this.writeManifest({ format: 'cpv-manifest', version: 1, oid: scan.oid, size: scan.size, chunker: params, chunks: scan.chunks });
+      return { ...scan, existed };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Move a verified temp file into place as the object for `oid` (read-only, fsynced).
+   * Returns true if the object already existed (the temp file is then discarded).
+   * The caller guarantees `tmp` hashes to `oid`.
+   */
+  async commitFile(tmp: string, oid: string): Promise<boolean> {
+    const dest = this.filePath(oid);
+    if (await pathExists(dest)) {
+      await rm(tmp, { force: true });
+      return true;
+    }
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await chmod(tmp, 0o444);
+    await mkdir(dirname(dest), { recursive: true });
+    await rename(tmp, dest);
+    await fsyncDir(dirname(dest));
+    return false;
+  }
+
+  /** Store a manifest (idempotent). */
+  async writeManifest(m: LocalManifest): Promise<void> {
+    await writeAtomic(this.manifestPath(m.oid), Buffer.from(serializeObject(m)), { exclusive: true, tmpDir: this.tmpDir });
+  }
+
+  /** The manifest of a cached multi-chunk file, or undefined if it has none. Throws FormatError if damaged. */
+  async readManifest(oid: string): Promise<LocalManifest | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.manifestPath(oid), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return parseLocalManifest(text, `cache manifest ${shortOid(oid)}`, oid);
+  }
+
+  /**
+   * The chunk list of a cached file: its manifest, or a single chunk when it has none
+   * (then chunk oid = file oid). Throws NotFoundError if the file is not cached.
+   */
+  async chunksOf(oid: string, size: number): Promise<ChunkRef[]> {
+    const m = await this.readManifest(oid);
+    if (m) return m.chunks;
+    if (!(await this.hasFile(oid))) throw new NotFoundError(`${shortOid(oid)} is not in the cache`, { hint: 'run `cpv fetch` or `cpv add` first' });
+    return size === 0 ? [] : [[oidHex(oid), size]];
+  }
+
+  /** Store a tree; returns its oid. Idempotent. Throws FormatError on invalid entries. */
+  async writeTree(entries: readonly TreeEntry[]): Promise<{ oid: string; text: string }> {
+    const text = serializeTree(entries);
+    const oid = toFileOid(await blake3Hex(Buffer.from(text, 'utf8')));
+    await writeAtomic(this.treePath(oid), Buffer.from(text, 'utf8'), { exclusive: true, tmpDir: this.tmpDir });
+    return { oid, text };
+  }
+
+  /** Store verified canonical tree text under its oid (caller checked the hash). */
+  async writeTreeText(oid: string, text: string): Promise<void> {
+    await writeAtomic(this.treePath(oid), Buffer.from(text, 'utf8'), { exclusive: true, tmpDir: this.tmpDir });
+  }
+
+  /**
+   * Read and verify a cached tree. Throws NotFoundError if absent, IntegrityError if
+   * its bytes do not hash to `oid`, FormatError if it is not canonical.
+   */
+  async readTree(oid: string): Promise<TreeEntry[]> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(this.treePath(oid));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`tree ${shortOid(oid)} is not in the cache`, { hint: 'run `cpv fetch` to get it from the remote' });
+      throw err;
+    }
+    if (toFileOid(await blake3Hex(buf)) !== oid) {
+      throw new IntegrityError(`cache tree ${shortOid(oid)} is corrupt (${this.treePath(oid)})`, { data: { oid } });
+    }
+    return parseTree(buf.toString('utf8'), `tree ${shortOid(oid)}`);
+  }
+
+  /**
+   * Rehash a cached file. Returns true when it matches `oid`; false when the bytes
+   * differ. Throws NotFoundError when absent.
+   */
+  async verifyFile(oid: string): Promise<boolean> {
+    const path = this.filePath(oid);
+    const newHasher = await loadHasher();
+    const h = newHasher();
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${shortOid(oid)} is not in the cache`);
+      throw err;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await fh.close();
+    }
+    return toFileOid(h.digestHex()) === oid;
+  }
+
+  /** Size of a cached object file, or undefined if absent. */
+  async fileSize(oid: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.filePath(oid))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** Write an empty file object (the empty file has no chunks). */
+  async ensureEmptyFile(oid: string): Promise<void> {
+    if (await this.hasFile(oid)) return;
+    const tmp = this.tmpPath('empty');
+    await writeFile(tmp, new Uint8Array(0));
+    await this.commitFile(tmp, oid);
+  }
+}

@@ -1,0 +1,324 @@
+import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { IntegrityError } from '../errors.js';
+import { blake3Hex, loadHasher } from '../hash/blake3.js';
+import type { Cache } from '../store/cache.js';
+import { parseLocalManifest } from '../store/manifest.js';
+import type { TreeEntry } from '../store/tree.js';
+import { remoteKeys, type Remote } from '../remote/remote.js';
+import { oidHex, shortOid, toFileOid } from '../util/oid.js';
+import { writeAtomic } from '../util/fs-atomic.js';
+import type { ProgressEvent, TransferItem } from './types.js';
+
+/** What a fetch did, or would do with `dryRun`. */
+export interface FetchResult {
+  /** Items already complete in the cache. */
+  upToDate: number;
+  /** Files downloaded into the cache (including files inside directories). */
+  files: number;
+  /** Chunk bytes downloaded. */
+  bytes: number;
+  /** Chunk bytes reused from files already in the cache. */
+  reusedBytes: number;
+  /** Ranged requests made. */
+  requests: number;
+}
+
+export interface FetchOptions {
+  jobs: number;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Largest gap between two wanted ranges of a pack that is read through rather than split. */
+  coalesceGap?: number;
+  /** Largest single ranged request. */
+  maxRequest?: number;
+}
+
+/** A chunk to place at `offset` of file job `job`. */
+interface Placement {
+  job: FileJob;
+  offset: number;
+}
+
+interface FileJob {
+  oid: string;
+  size: number;
+  path: string;
+  remaining: number;
+  tmp?: string;
+  /** Opened on the first chunk; a promise so concurrent first chunks share one handle. */
+  fh?: Promise<FileHandle>;
+  /** Single-chunk files are written whole when their chunk arrives. */
+  single: boolean;
+}
+
+interface Want {
+  chunk: string;
+  length: number;
+  pack: string;
+  offset: number;
+  places: Placement[];
+}
+
+/**
+ * Bring `items` from `remote` into the local cache. Only files missing from the cache
+ * move; chunks already present in cached files (earlier versions) are copied locally
+ * instead of downloaded. Every chunk is hashed as it arrives and every file is
+ * rehashed whole before it gets its final name in the cache, so a corrupt or
+ * malicious remote yields IntegrityError, never a wrong object. Idempotent; an
+ * interrupted fetch leaves only temp files.
+ */
+export async function fetchObjects(cache: Cache, remote: Remote, items: readonly TransferItem[], opts: FetchOptions): Promise<FetchResult> {
+  const result: FetchResult = { upToDate: 0, files: 0, bytes: 0, reusedBytes: 0, requests: 0 };
+  const limit = pLimit(opts.jobs);
+  const jobs = new Map<string, FileJob>();
+  const wants = new Map<string, Want>();
+  const local = new Map<string, { file: string; offset: number }>();
+  const localReady = localChunkIndex(cache, local);
+
+  const addFile = async (oid: string, size: number, path: string, single?: { pack: string; offset: number }): Promise<void> => {
+    if (jobs.has(oid) || (await cache.hasFile(oid))) return;
+    if (size === 0) {
+      if (!opts.dryRun) await cache.ensureEmptyFile(oid);
+      return;
+    }
+    let chunks: Array<{ chunk: string; length: number; pack: string; offset: number }>;
+    if (single) {
+      chunks = [{ chunk: oidHex(oid), length: size, pack: single.pack, offset: single.offset }];
+    } else {
+      const m = await remote.loadManifest(oid, opts.signal);
+      if (m.size !== size) throw new IntegrityError(`remote manifest of ${path} says ${m.size} bytes, the pointer says ${size}`, { data: { oid, path } });
+      chunks = m.chunks.map(([chunk, length, p, offset]) => ({ chunk, length, pack: m.packs[p]!, offset }));
+    }
+    const job: FileJob = { oid, size, path, remaining: chunks.length, single: chunks.length === 1 };
+    jobs.set(oid, job);
+    let at = 0;
+    for (const c of chunks) {
+      const w = wants.get(c.chunk) ?? { chunk: c.chunk, length: c.length, pack: c.pack, offset: c.offset, places: [] };
+      w.places.push({ job, offset: at });
+      wants.set(c.chunk, w);
+      at += c.length;
+    }
+  };
+
+  for (const item of items) {
+    opts.signal?.throwIfAborted();
+    if (item.type === 'file') {
+      if (await cache.hasFile(item.oid)) result.upToDate++;
+      else await addFile(item.oid, item.size, item.path);
+      continue;
+    }
+    let entries: TreeEntry[];
+    let locations: Array<{ pack: string; offset: number } | undefined>;
+    if (await cache.hasTree(item.oid)) {
+      entries = await cache.readTree(item.oid);
+      locations = [];
+    } else {
+      const t = await remote.loadTree(item.oid, opts.signal);
+      entries = t.entries;
+      locations = t.index.entries.map((l) => (l ? { pack: t.index.packs[l[0]]!, offset: l[1] } : undefined));
+      if (!opts.dryRun) await cache.writeTreeText(item.oid, t.index.tree);
+    }
+    const before = jobs.size;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (item.only && !item.only.has(e.path)) continue;
+      if (await cache.hasFile(e.oid)) continue;
+      let loc = locations[i];
+      if (loc === undefined && e.size > 0 && locations.length === 0) {
+        // Tree came from the cache: locations live in the remote tree index.
+        const t = await remote.loadTree(item.oid, opts.signal);
+        locations = t.index.entries.map((l) => (l ? { pack: t.index.packs[l[0]]!, offset: l[1] } : undefined));
+        loc = locations[i];
+      }
+      await addFile(e.oid, e.size, `${item.path}/${e.path}`, loc);
+    }
+    if (jobs.size === before) result.upToDate++;
+  }
+
+  await localReady;
+  // Chunks present locally are copied, not downloaded.
+  const remoteWants: Want[] = [];
+  for (const w of wants.values()) {
+    if (local.has(w.chunk)) result.reusedBytes += w.length;
+    else {
+      remoteWants.push(w);
+      result.bytes += w.length;
+    }
+  }
+  result.files = jobs.size;
+  const requests = coalesce(remoteWants, opts.coalesceGap ?? 256 * 1024, opts.maxRequest ?? 16 * 1024 * 1024);
+  result.requests = requests.length;
+  if (opts.dryRun || jobs.size === 0) return result;
+
+  const newHasher = await loadHasher();
+  let done = 0;
+  const total = result.bytes;
+  const finished: Promise<void>[] = [];
+  const place = async (w: Want, bytes: Uint8Array): Promise<void> => {
+    for (const p of w.places) {
+      const job = p.job;
+      if (job.single) {
+        // The chunk is the whole file and was verified against the file oid.
+        await writeAtomic(cache.filePath(job.oid), bytes, { exclusive: true, tmpDir: cache.tmpDir });
+      } else {
+        if (!job.fh) {
+          job.tmp = cache.tmpPath('fetch');
+          job.fh = open(job.tmp, 'w+');
+        }
+        await (await job.fh).write(bytes, 0, bytes.length, p.offset);
+      }
+      if (--job.remaining === 0 && !job.single) finished.push(finishJob(cache, job, newHasher));
+    }
+  };
+
+  try {
+    // Local copies first (cheap), then ranged downloads in parallel.
+    await Promise.all(
+      [...wants.values()].filter((w) => local.has(w.chunk)).map((w) =>
+        limit(async () => {
+          const src = local.get(w.chunk)!;
+          const bytes = await readRange(src.file, src.offset, w.length);
+          if (bytes.length !== w.length || (await blake3Hex(bytes)) !== w.chunk) {
+            // A damaged local copy: fall back to the remote.
+            const got = await remote.backend.load(remoteKeys.pack(w.pack), { offset: w.offset, length: w.length, signal: opts.signal });
+            await verifyChunk(got, w, remote);
+            await place(w, got);
+            return;
+          }
+          await place(w, bytes);
+        }),
+      ),
+    );
+    await Promise.all(
+      requests.map((r) =>
+        limit(async () => {
+          opts.signal?.throwIfAborted();
+          const buf = await remote.backend.load(remoteKeys.pack(r.pack), { offset: r.start, length: r.end - r.start, signal: opts.signal });
+          for (const w of r.wants) {
+            const at = w.offset - r.start;
+            const bytes = buf.subarray(at, at + w.length);
+            await verifyChunk(bytes, w, remote);
+            await place(w, bytes);
+            done += w.length;
+            opts.onProgress?.({ phase: 'download', done, total });
+          }
+        }),
+      ),
+    );
+    await Promise.all(finished);
+  } finally {
+    await Promise.allSettled(finished);
+    for (const job of jobs.values()) {
+      // Best effort: the handle may already be closed, or never have opened.
+      if (job.fh) await job.fh.then((fh) => fh.close()).catch(() => undefined);
+      if (job.tmp) await rm(job.tmp, { force: true });
+    }
+  }
+  return result;
+}
+
+async function verifyChunk(bytes: Uint8Array, w: Want, remote: Remote): Promise<void> {
+  if (bytes.length !== w.length || (await blake3Hex(bytes)) !== w.chunk) {
+    const where = w.places[0]?.job.path ?? '?';
+    throw new IntegrityError(`pack ${w.pack.slice(0, 12)} on remote "${remote.name}" is corrupt: chunk ${w.chunk.slice(0, 12)} of ${where} does not match its hash`, {
+      data: { pack: w.pack, chunk: w.chunk, path: where },
+    });
+  }
+}
+
+async function finishJob(cache: Cache, job: FileJob, newHasher: () => { update(d: Uint8Array): void; digestHex(): string }): Promise<void> {
+  const fh = await job.fh!;
+  await fh.sync();
+  const h = newHasher();
+  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  let pos = 0;
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  await fh.close();
+  job.fh = undefined;
+  if (pos !== job.size || toFileOid(h.digestHex()) !== job.oid) {
+    throw new IntegrityError(`${job.path} (${shortOid(job.oid)}) assembled from the remote does not match its oid`, { data: { oid: job.oid, path: job.path } });
+  }
+  await cache.commitFile(job.tmp!, job.oid);
+  job.tmp = undefined;
+}
+
+interface Request {
+  pack: string;
+  start: number;
+  end: number;
+  wants: Want[];
+}
+
+/** Group wanted chunks by pack and merge nearby ranges into single requests. */
+function coalesce(wants: Want[], gap: number, max: number): Request[] {
+  const byPack = new Map<string, Want[]>();
+  for (const w of wants) {
+    const list = byPack.get(w.pack) ?? [];
+    list.push(w);
+    byPack.set(w.pack, list);
+  }
+  const out: Request[] = [];
+  for (const [pack, list] of byPack) {
+    list.sort((a, b) => a.offset - b.offset);
+    let cur: Request | undefined;
+    for (const w of list) {
+      const end = w.offset + w.length;
+      if (cur && w.offset - cur.end <= gap && end - cur.start <= max) {
+        cur.end = Math.max(cur.end, end);
+        cur.wants.push(w);
+      } else {
+        cur = { pack, start: w.offset, end, wants: [w] };
+        out.push(cur);
+      }
+    }
+  }
+  return out;
+}
+
+async function readRange(file: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Index chunk oid → (cached file, offset) over every local manifest. */
+async function localChunkIndex(cache: Cache, out: Map<string, { file: string; offset: number }>): Promise<void> {
+  const base = join(cache.dir, 'manifests');
+  let fans: string[];
+  try {
+    fans = await readdir(base);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const fan of fans) {
+    for (const name of await readdir(join(base, fan))) {
+      const oid = toFileOid(fan + name);
+      let m;
+      try {
+        m = parseLocalManifest(await readFile(join(base, fan, name), 'utf8'), 'cache manifest', oid);
+      } catch {
+        continue; // a damaged manifest only costs a download
+      }
+      if (!(await cache.hasFile(oid))) continue;
+      let offset = 0;
+      for (const [c, length] of m.chunks) {
+        if (!out.has(c)) out.set(c, { file: cache.filePath(oid), offset });
+        offset += length;
+      }
+    }
+  }
+}

@@ -1,0 +1,261 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import pLimit from 'p-limit';
+import { NotFoundError, RemoteError } from '../errors.js';
+import type { ChunkerParams } from '../chunk/fastcdc.js';
+import { blake3Hex } from '../hash/blake3.js';
+import type { Cache } from '../store/cache.js';
+import type { ChunkRef, RemoteManifest, RemoteTreeIndex } from '../store/manifest.js';
+import { PackBuilder } from '../store/pack.js';
+import { serializeTree, type TreeEntry } from '../store/tree.js';
+import { remoteKeys, type ChunkLocation, type Remote } from '../remote/remote.js';
+import { shortOid } from '../util/oid.js';
+import type { ProgressEvent, TransferItem } from './types.js';
+
+/** What a push did, or would do with `dryRun`. */
+export interface PushResult {
+  /** Items (files or directories) the remote already had. */
+  upToDate: number;
+  /** Items uploaded (or to upload). */
+  uploaded: number;
+  /** Files whose content was uploaded (including files inside directories). */
+  files: number;
+  /** Chunks uploaded; chunks the remote already had are not counted. */
+  chunks: number;
+  /** Chunk bytes uploaded. */
+  bytes: number;
+  /** Chunk bytes the remote already had, referenced instead of uploaded. */
+  dedupBytes: number;
+  packs: number;
+  /** Total bytes written to the remote: packs, manifests, trees. */
+  wireBytes: number;
+}
+
+export interface PushOptions {
+  chunker: ChunkerParams;
+  packSize: number;
+  jobs: number;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+interface FileWork {
+  oid: string;
+  size: number;
+  chunks: ChunkRef[];
+}
+
+interface DirWork {
+  oid: string;
+  entries: TreeEntry[];
+  /** Per entry: chunk list (length 1 → stored inline in the tree index). */
+  chunks: ChunkRef[][];
+}
+
+interface PendingChunk {
+  oid: string;
+  fileOid: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Upload the content of `items` (from the local cache) to `remote`, moving only what
+ * the remote does not have. Write order is the commit protocol: packs, then
+ * manifests, then trees, so an interrupted push never publishes a manifest or tree
+ * whose chunks are missing; rerunning it resumes. Idempotent.
+ *
+ * Throws NotFoundError when an item is not in the cache, RemoteError when the remote
+ * fails.
+ */
+export async function push(cache: Cache, remote: Remote, items: readonly TransferItem[], opts: PushOptions): Promise<PushResult> {
+  const result: PushResult = { upToDate: 0, uploaded: 0, files: 0, chunks: 0, bytes: 0, dedupBytes: 0, packs: 0, wireBytes: 0 };
+  const limit = pLimit(opts.jobs);
+  const unique = [...new Map(items.map((i) => [i.oid, i])).values()];
+
+  // 1. Ask the remote about whole items first: present means complete.
+  const present = await Promise.all(
+    unique.map((item) => limit(() => (item.type === 'dir' ? remote.hasTree(item.oid) : remote.hasManifest(item.oid)))),
+  );
+  const files = new Map<string, FileWork>();
+  const dirs: DirWork[] = [];
+  const missing = unique.filter((_, i) => !present[i]);
+  result.upToDate = unique.length - missing.length;
+  result.uploaded = missing.length;
+
+  for (const item of missing) {
+    if (item.type === 'file') {
+      files.set(item.oid, { oid: item.oid, size: item.size, chunks: await cachedChunks(cache, item.oid, item.size, item.path) });
+      continue;
+    }
+    const entries = await cache.readTree(item.oid);
+    const chunks: ChunkRef[][] = [];
+    for (const e of entries) chunks.push(await cachedChunks(cache, e.oid, e.size, `${item.path}/${e.path}`));
+    dirs.push({ oid: item.oid, entries, chunks });
+  }
+  // Multi-chunk files inside directories get manifests of their own.
+  const nested = dirs.flatMap((d) => d.entries.map((e, i) => ({ e, c: d.chunks[i]! })).filter(({ c }) => c.length > 1));
+  const nestedPresent = await Promise.all(nested.map(({ e }) => limit(() => (files.has(e.oid) ? false : remote.hasManifest(e.oid)))));
+  nested.forEach(({ e, c }, i) => {
+    if (!nestedPresent[i]) files.set(e.oid, { oid: e.oid, size: e.size, chunks: c });
+  });
+
+  // 2. Decide which chunks to upload: not known on the remote, not already scheduled.
+  const known = await remote.knownChunks();
+  const pending = new Map<string, PendingChunk>();
+  const schedule = (fileOid: string, chunks: ChunkRef[]): void => {
+    let offset = 0;
+    for (const [c, length] of chunks) {
+      if (known.has(c)) result.dedupBytes += length;
+      else if (!pending.has(c)) pending.set(c, { oid: c, fileOid, offset, length });
+      offset += length;
+    }
+  };
+  for (const f of files.values()) schedule(f.oid, f.chunks);
+  for (const d of dirs) d.entries.forEach((e, i) => d.chunks[i]!.length === 1 && schedule(e.oid, d.chunks[i]!));
+  result.files = files.size + dirs.reduce((n, d) => n + d.chunks.filter((c) => c.length === 1).length, 0);
+  result.chunks = pending.size;
+  for (const p of pending.values()) result.bytes += p.length;
+  const total = result.bytes;
+  if (opts.dryRun) {
+    result.packs = Math.ceil(total / opts.packSize);
+    return result;
+  }
+  if (missing.length > 0) await remote.ensureMarker();
+
+  // 3. Packs: read chunks from cached files in order, seal ~packSize packs, upload in parallel.
+  const uploaded = new Map<string, ChunkLocation>();
+  const uploads: Promise<void>[] = [];
+  const inflight = new Set<Promise<void>>();
+  const handles = new Map<string, FileHandle>();
+  let sent = 0;
+  const uploadPack = (builder: PackBuilder): void => {
+    const sealed = builder.seal();
+    const task = limit(async () => {
+        const packOid = await blake3Hex(sealed.bytes);
+        await remote.backend.save(remoteKeys.pack(packOid), sealed.bytes, { signal: opts.signal, size: sealed.bytes.length });
+        for (const e of sealed.entries) uploaded.set(e.oid, { pack: packOid, offset: e.offset, length: e.length });
+        result.packs++;
+        result.wireBytes += sealed.bytes.length;
+        sent += sealed.entries.reduce((n, e) => n + e.length, 0);
+        opts.onProgress?.({ phase: 'upload', done: sent, total });
+    });
+    uploads.push(task);
+    inflight.add(task);
+    const settle = (): void => void inflight.delete(task);
+    task.then(settle, settle);
+  };
+  try {
+    let builder = new PackBuilder();
+    for (const p of pending.values()) {
+      opts.signal?.throwIfAborted();
+      let fh = handles.get(p.fileOid);
+      if (!fh) {
+        // Keep few handles open: chunks come grouped by file.
+        for (const [k, h] of handles) {
+          await h.close();
+          handles.delete(k);
+        }
+        fh = await open(cache.filePath(p.fileOid), 'r');
+        handles.set(p.fileOid, fh);
+      }
+      const bytes = Buffer.allocUnsafe(p.length);
+      const { bytesRead } = await fh.read(bytes, 0, p.length, p.offset);
+      if (bytesRead !== p.length) throw new NotFoundError(`cache object ${shortOid(p.fileOid)} is shorter than its manifest says`, { hint: 'run `cpv add` again on the file' });
+      builder.add(p.oid, bytes);
+      if (builder.size >= opts.packSize) {
+        uploadPack(builder);
+        builder = new PackBuilder();
+        // Bound memory: at most `jobs` sealed packs waiting.
+        while (inflight.size >= opts.jobs) await Promise.race(inflight);
+      }
+    }
+    if (builder.count > 0) uploadPack(builder);
+  } finally {
+    for (const h of handles.values()) await h.close();
+    // Never leave uploads running behind a failure.
+    await Promise.allSettled(uploads);
+  }
+  await Promise.all(uploads);
+
+  // 4. Chunks referenced from earlier pushes: their packs must still be there.
+  const locate = (c: string): ChunkLocation => uploaded.get(c) ?? known.get(c)!;
+  const foreignPacks = new Set<string>();
+  const noteForeign = (chunks: ChunkRef[]): void => {
+    for (const [c] of chunks) if (!uploaded.has(c)) foreignPacks.add(known.get(c)!.pack);
+  };
+  for (const f of files.values()) noteForeign(f.chunks);
+  for (const d of dirs) d.chunks.forEach((c) => c.length === 1 && noteForeign(c));
+  const gone = (await Promise.all([...foreignPacks].map((p) => limit(async () => ((await remote.backend.exists(remoteKeys.pack(p))) ? undefined : p))))).filter(
+    (p): p is string => p !== undefined,
+  );
+  if (gone.length > 0) {
+    throw new RemoteError(`remote "${remote.name}" no longer has ${gone.length} pack(s) this push relies on (e.g. ${gone[0]!.slice(0, 12)}); nothing was published`, {
+      hint: `remove ${cache.knownDir(remote.id)} (stale knowledge of the remote) and push again`,
+      data: { packs: gone },
+    });
+  }
+
+  // 5. Manifests, then trees.
+  await Promise.all(
+    [...files.values()].map((f) =>
+      limit(async () => {
+        const packs: string[] = [];
+        const packIndex = new Map<string, number>();
+        const chunks = f.chunks.map(([c, length]): [string, number, number, number] => {
+          const loc = locate(c);
+          let pi = packIndex.get(loc.pack);
+          if (pi === undefined) {
+            pi = packs.push(loc.pack) - 1;
+            packIndex.set(loc.pack, pi);
+          }
+          return [c, length, pi, loc.offset];
+        });
+        const m: RemoteManifest = { format: 'cpv-manifest', version: 1, oid: f.oid, size: f.size, chunker: opts.chunker, packs, chunks };
+        const body = Buffer.from(JSON.stringify(m) + '\n');
+        await remote.backend.save(remoteKeys.manifest(f.oid), body, { signal: opts.signal });
+        result.wireBytes += body.length;
+        await remote.remember(f.oid, m);
+      }),
+    ),
+  );
+  await Promise.all(
+    dirs.map((d) =>
+      limit(async () => {
+        const packs: string[] = [];
+        const packIndex = new Map<string, number>();
+        const entries = d.chunks.map((c): [number, number] | null => {
+          if (c.length !== 1) return null;
+          const loc = locate(c[0]![0]);
+          let pi = packIndex.get(loc.pack);
+          if (pi === undefined) {
+            pi = packs.push(loc.pack) - 1;
+            packIndex.set(loc.pack, pi);
+          }
+          return [pi, loc.offset];
+        });
+        const idx: RemoteTreeIndex = { format: 'cpv-tree-index', version: 1, oid: d.oid, tree: serializeTree(d.entries), packs, entries };
+        const body = Buffer.from(JSON.stringify(idx) + '\n');
+        await remote.backend.save(remoteKeys.tree(d.oid), body, { signal: opts.signal });
+        result.wireBytes += body.length;
+        await remote.remember(d.oid, idx);
+      }),
+    ),
+  );
+  return result;
+}
+
+async function cachedChunks(cache: Cache, oid: string, size: number, path: string): Promise<ChunkRef[]> {
+  try {
+    return await cache.chunksOf(oid, size);
+  } catch (err) {
+    if (err instanceof NotFoundError) {
+      throw new NotFoundError(`${path} (${shortOid(oid)}) is not in the local cache, so it cannot be pushed`, {
+        hint: 'run `cpv fetch` from a remote that has it, or `cpv add` the file again',
+        data: { oid, path },
+      });
+    }
+    throw err;
+  }
+}
+

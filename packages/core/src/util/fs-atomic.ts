@@ -1,0 +1,202 @@
+/**
+ * Crash-safe file writes for the local cache and the directory backend.
+ *
+ * A file is written under a temp name, fsynced, made read-only and renamed (or linked)
+ * onto its final name, then its directory is fsynced. At every instant the final name
+ * is either absent or names the complete file; an interrupted write leaves at most a
+ * stray temp file, never a partial file under a final name (docs/format.md, "Local
+ * cache").
+ */
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+
+/** Options of {@link writeAtomic}. */
+export interface WriteAtomicOptions {
+  /**
+   * Directory for the temp file (created if missing). Default: the final file's
+   * directory. It must be on the same filesystem as the final path, or the final
+   * rename fails with EXDEV.
+   */
+  tmpDir?: string;
+  /** Permission bits of the final file, applied exactly (umask does not apply). Default 0o444. */
+  mode?: number;
+  /**
+   * Never replace an existing final file: if it exists, or another writer creates it
+   * first, return 'exists' and leave it untouched.
+   */
+  exclusive?: boolean;
+  /** Abort the write; the signal's reason is thrown and nothing is left behind. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Write `data` to `finalPath` atomically and durably.
+ *
+ * Guarantees: when this resolves 'written', `finalPath` holds exactly `data` with
+ * permission bits `mode`, and the file and its directory entry have been fsynced.
+ * Readers never observe a partial file under `finalPath`. Parent directories of
+ * `finalPath` and `tmpDir` are created as needed.
+ *
+ * Without `exclusive`, an existing file is replaced (rename semantics: concurrent
+ * writers leave one of the complete contents). With `exclusive`, an existing file is
+ * kept and 'exists' is returned; this is race-free on filesystems with hard links
+ * (`link(2)` fails with EEXIST), and falls back to check-then-rename where hard links
+ * are not supported.
+ *
+ * Throws: whatever fails — an fs error, an error thrown by the `data` iterable, or
+ * `signal.reason` on abort. On every failure the temp file is removed (best effort)
+ * and `finalPath` is unchanged. Idempotent for identical content.
+ */
+export async function writeAtomic(
+  finalPath: string,
+  data: Uint8Array | AsyncIterable<Uint8Array>,
+  opts: WriteAtomicOptions = {},
+): Promise<'written' | 'exists'> {
+  const { signal, exclusive = false, mode = 0o444 } = opts;
+  signal?.throwIfAborted();
+  const finalDir = path.dirname(finalPath);
+  const tmpDir = opts.tmpDir ?? finalDir;
+  if (exclusive && (await pathExists(finalPath))) return 'exists';
+
+  await mkdir(tmpDir, { recursive: true });
+  // The random suffix makes collisions between concurrent writers (threads, processes,
+  // machines sharing a network filesystem) vanishingly unlikely; 'wx' turns one into an
+  // error instead of two writers sharing a file.
+  const tmpPath = path.join(tmpDir, `.tmp-${randomBytes(12).toString('hex')}`);
+  try {
+    const fh = await open(tmpPath, 'wx', 0o600);
+    try {
+      if (data instanceof Uint8Array) {
+        await writeAll(fh, data);
+      } else {
+        for await (const piece of data) {
+          signal?.throwIfAborted();
+          await writeAll(fh, piece);
+        }
+      }
+      // chmod before fsync so the mode is made durable together with the bytes.
+      await fh.chmod(mode);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    signal?.throwIfAborted();
+    await mkdir(finalDir, { recursive: true });
+
+    if (exclusive) {
+      const linked = await linkExclusive(tmpPath, finalPath);
+      if (linked === 'unsupported') {
+        // No hard links here (some FUSE, SMB, exFAT mounts): check, then rename. Another
+        // writer may slip in between; for content-addressed objects both are identical.
+        if (await pathExists(finalPath)) {
+          await removeIfExists(tmpPath);
+          return 'exists';
+        }
+        await rename(tmpPath, finalPath);
+      } else {
+        await removeIfExists(tmpPath);
+        if (linked === 'exists') return 'exists';
+      }
+    } else {
+      await rename(tmpPath, finalPath);
+    }
+    await fsyncDir(finalDir);
+    return 'written';
+  } catch (err) {
+    // The original error is what the caller needs; a temp file that cannot be removed
+    // is harmless by design (never listed, swept with the temp directory).
+    await removeIfExists(tmpPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Hard-link `tmpPath` to `finalPath`. 'linked' on success, 'exists' if `finalPath`
+ * already exists, 'unsupported' if the filesystem has no hard links. Other errors throw.
+ */
+async function linkExclusive(tmpPath: string, finalPath: string): Promise<'linked' | 'exists' | 'unsupported'> {
+  try {
+    await link(tmpPath, finalPath);
+    return 'linked';
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EEXIST') return 'exists';
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return 'unsupported';
+    throw err;
+  }
+}
+
+/** Write all of `bytes` at the handle's current position (fh.write may write less). */
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Flush a directory's entries (creations, renames, removals) to stable storage.
+ *
+ * Throws the fs error if `dir` cannot be opened (ENOENT, EACCES…). A filesystem that
+ * does not support fsync on directories (EINVAL, ENOTSUP) is accepted silently, as
+ * restic does: there is nothing more to make durable there. A no-op on Windows, where
+ * directories cannot be opened for fsync. Idempotent.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Remove the file at `p` (read-only files included). Resolves true if it removed a
+ * file, false if there was none (ENOENT, or ENOTDIR: a parent is not a directory).
+ * Every other error throws (EACCES, EISDIR…). Idempotent.
+ */
+export async function removeIfExists(p: string): Promise<boolean> {
+  try {
+    await unlink(p);
+    return true;
+  } catch (err) {
+    if (isAbsentError(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Whether something exists at `p` (symlinks are followed: a dangling link is absent).
+ * Resolves false only for ENOENT and ENOTDIR; every other error (EACCES, ELOOP,
+ * ENAMETOOLONG, EIO…) throws, so "cannot tell" is never reported as "absent".
+ */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch (err) {
+    if (isAbsentError(err)) return false;
+    throw err;
+  }
+}
+
+/** The errno code (`ENOENT`…) of a Node system error, or undefined. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  const { code } = err as { code: unknown };
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** ENOENT or ENOTDIR: the path names nothing. */
+function isAbsentError(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
