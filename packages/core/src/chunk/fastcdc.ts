@@ -14,6 +14,11 @@ export interface ChunkerParams {
   avg: number;
   /** A chunk never exceeds this many bytes. */
   max: number;
+  /**
+   * `tensors`: also cut at the tensor boundaries a safetensors header declares, so a
+   * changed tensor never drags its neighbours along. `none`: content cuts only.
+   */
+  align: 'none' | 'tensors';
 }
 
 /** The defaults written by `cpv init`: 16 KiB / 64 KiB / 256 KiB. */
@@ -23,15 +28,17 @@ export const DEFAULT_CHUNKER: Readonly<ChunkerParams> = Object.freeze({
   min: 16 * 1024,
   avg: 64 * 1024,
   max: 256 * 1024,
+  align: 'tensors',
 });
 
-const KEYS = ['algorithm', 'gear', 'min', 'avg', 'max'];
+const KEYS = ['algorithm', 'gear', 'min', 'avg', 'max', 'align'];
 const MIN_MIN = 64;
 const MAX_MAX = 64 * 1024 * 1024;
 
 /**
  * Check untrusted chunker parameters (from a config file or a manifest) and return a
- * fresh, plain ChunkerParams with exactly the five known keys. Throws ConfigError
+ * fresh, plain ChunkerParams with exactly the six known keys (`align` defaults to
+ * `none` when absent). Throws ConfigError
  * whose message names the offending field and quotes its value (callers prefix where
  * the parameters came from) when: `p` is not an object; a key is unknown (it could
  * change cut points, so it is never ignored); `algorithm` is not `fastcdc-v1`; `gear`
@@ -57,7 +64,9 @@ export function validateChunkerParams(p: unknown): ChunkerParams {
   if (max > MAX_MAX) throw bad(`max must be at most ${MAX_MAX} (64 MiB), got ${max}`);
   if (!(min <= avg && avg <= max)) throw bad(`sizes must satisfy min <= avg <= max, got min ${min}, avg ${avg}, max ${max}`);
   if (min === max) throw bad(`min must be less than max, got ${min} for both`);
-  return { algorithm: 'fastcdc-v1', gear: 'cpv-gear-v1', min, avg, max };
+  const align = o.align ?? 'none';
+  if (align !== 'none' && align !== 'tensors') throw bad(`align must be "none" or "tensors", got ${JSON.stringify(o.align)}`);
+  return { algorithm: 'fastcdc-v1', gear: 'cpv-gear-v1', min, avg, max, align };
 }
 
 function size(o: Record<string, unknown>, key: 'min' | 'avg' | 'max'): number {

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { ConflictError } from '../errors.js';
 import { loadHasher, type Hasher } from '../hash/blake3.js';
 import { Chunker, type ChunkerParams } from './fastcdc.js';
+import { tensorBoundaries, tensorBoundariesOf } from './boundaries.js';
 
 /** A file's identity and chunk list (docs/format.md, "Identities" and "Chunking"). */
 export interface ScanResult {
@@ -56,28 +57,45 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
         hint: 'the file changed while it was being read; run the command again when it is stable',
         data: { path },
       });
-    const buf = new Uint8Array(Math.min(bufferSize, Math.max(before.size, 1)));
     const file = newHasher();
     const sink = new ChunkSink(newHasher);
+    const cuts = new ForcedCuts(chunker, params.align === 'tensors' ? await tensorBoundaries(fh, before.size) : []);
+    // Two buffers: the next read fills one while the other is hashed and chunked.
+    const len = Math.min(bufferSize, Math.max(before.size, 1));
+    const bufs: Uint8Array[] = [new Uint8Array(len)];
+    let k = 0;
     let size = 0;
     let sinceYield = 0;
-    while (size < before.size) {
-      signal?.throwIfAborted();
-      // Bytes of the current chunk still in `buf` must be hashed before it is reused.
-      sink.flush();
-      const { bytesRead } = await fh.read(buf, 0, buf.length, size);
-      if (bytesRead === 0) throw changed(); // shrank
-      const view = buf.subarray(0, bytesRead);
-      size += bytesRead;
-      if (size > before.size) throw changed(); // grew
-      file.update(view);
-      sink.take(view, chunker.push(view));
-      onProgress?.(bytesRead);
-      sinceYield += bytesRead;
-      if (sinceYield >= YIELD_EVERY) {
-        sinceYield = 0;
-        await yieldToLoop();
+    let inFlight = before.size > 0 ? fh.read(bufs[0]!, 0, len, 0) : undefined;
+    try {
+      while (inFlight !== undefined) {
+        const { bytesRead } = await inFlight;
+        inFlight = undefined;
+        if (bytesRead === 0) throw changed(); // shrank
+        const view = bufs[k]!.subarray(0, bytesRead);
+        size += bytesRead;
+        if (size > before.size) throw changed(); // grew
+        if (size < before.size) {
+          signal?.throwIfAborted();
+          // The other buffer may still hold the start of the current chunk: hash it
+          // before the next read overwrites it.
+          sink.flush();
+          k ^= 1;
+          const next = (bufs[k] ??= new Uint8Array(len));
+          inFlight = fh.read(next, 0, len, size);
+        }
+        file.update(view);
+        sink.take(view, cuts.push(view, size - bytesRead));
+        onProgress?.(bytesRead);
+        sinceYield += bytesRead;
+        if (sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          await yieldToLoop();
+        }
       }
+    } finally {
+      // Never return (or close the handle) while a read still writes into a buffer.
+      await inFlight?.catch(() => undefined);
     }
     // A byte past the expected end means the file grew while it was read.
     const probe = await fh.read(new Uint8Array(1), 0, 1, size);
@@ -99,11 +117,12 @@ export async function scanBytes(data: Uint8Array, params: ChunkerParams): Promis
   const newHasher = await loadHasher();
   const file = newHasher();
   const sink = new ChunkSink(newHasher);
+  const cuts = new ForcedCuts(chunker, params.align === 'tensors' ? tensorBoundariesOf(data) : []);
   for (let off = 0; off < data.length; off += YIELD_EVERY) {
     if (off > 0) await yieldToLoop();
     const view = data.subarray(off, off + YIELD_EVERY);
     file.update(view);
-    sink.take(view, chunker.push(view));
+    sink.take(view, cuts.push(view, off));
   }
   return sink.result(file.digestHex(), data.length, chunker.finish());
 }
@@ -168,6 +187,36 @@ class ChunkSink {
       }
     }
     return { oid: `b3:${fileHex}`, size, chunks: this.#chunks };
+  }
+}
+
+/**
+ * Content-defined cuts plus forced cuts at given file offsets (tensor boundaries): at
+ * each boundary the current chunk ends and the chunker restarts, so no chunk spans
+ * one. Boundaries are absolute offsets, strictly increasing, inside (0, size).
+ */
+class ForcedCuts {
+  #next = 0;
+  constructor(
+    private readonly chunker: Chunker,
+    private readonly boundaries: readonly number[],
+  ) {}
+
+  /** Cut lengths for `view`, which starts at file offset `start`. */
+  push(view: Uint8Array, start: number): number[] {
+    const b = this.boundaries;
+    if (this.#next >= b.length || b[this.#next]! >= start + view.length) return this.chunker.push(view);
+    const out: number[] = [];
+    let at = 0;
+    while (this.#next < b.length && b[this.#next]! < start + view.length) {
+      const cut = b[this.#next++]! - start;
+      if (cut > at) out.push(...this.chunker.push(view.subarray(at, cut)));
+      const last = this.chunker.finish();
+      if (last > 0) out.push(last);
+      at = Math.max(at, cut);
+    }
+    out.push(...this.chunker.push(view.subarray(at)));
+    return out;
   }
 }
 

@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, stringify, isMap, isScalar, type Pair } from 'yaml';
+import { LineCounter, parseDocument, stringify, isMap, isScalar, visit, type Pair } from 'yaml';
 import { PointerParseError } from '../errors.js';
 import { isFileOid } from '../util/oid.js';
 
@@ -42,12 +42,13 @@ export function trackedNameOf(pointerFileName: string): string | undefined {
 }
 
 /**
- * Parse pointer text. Pure: `file` is only used in messages and to check `path`.
+ * Parse pointer text. Pure: `file` names the pointer in messages; `pointerName` (default:
+ * the last component of `file`) is the pointer's own file name, which `path` must match.
  * Throws PointerParseError naming the file and, where known, the line, for malformed
  * YAML, unknown keys or versions, bad oids, sizes or kinds, and any `path` other than
  * the pointer's own base name minus `.cpv` (which rules out traversal and absolute paths).
  */
-export function parsePointer(text: string, file: string): Pointer {
+export function parsePointer(text: string, file: string, pointerName: string = baseName(file)): Pointer {
   if (Buffer.byteLength(text, 'utf8') > MAX_POINTER_BYTES) {
     throw new PointerParseError(file, `pointer is larger than ${MAX_POINTER_BYTES} bytes; a pointer is a small YAML file, this is not one`);
   }
@@ -66,6 +67,15 @@ export function parsePointer(text: string, file: string): Pointer {
     const node = pair.key as { range?: [number, number, number] } | null;
     return node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
   };
+  // Aliases are never needed in a pointer and would let a tiny file expand hugely.
+  let aliasAt: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      aliasAt = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  if (aliasAt !== undefined) throw new PointerParseError(file, 'YAML aliases (*name) are not allowed in a pointer', lineCounter.linePos(aliasAt).line);
   const js = doc.toJS({ maxAliasCount: 0 }) as Record<string, unknown>;
   const values = new Map<string, { value: unknown; line: number | undefined }>();
   for (const pair of contents.items) {
@@ -91,7 +101,7 @@ export function parsePointer(text: string, file: string): Pointer {
     throw new PointerParseError(file, `kind must be one of ${ARTIFACT_KINDS.join(', ')}, got ${JSON.stringify(kind.value)}`, kind.line);
   }
   const path = need('path');
-  const expected = trackedNameOf(baseName(file));
+  const expected = trackedNameOf(pointerName);
   if (typeof path.value !== 'string' || path.value.length === 0) {
     throw new PointerParseError(file, 'path must be a non-empty string', path.line);
   }

@@ -140,8 +140,19 @@ export class Remote {
   }
 
   /**
+   * Record the index of a pack this client uploaded, so a push interrupted before its
+   * manifests were written resumes without uploading those chunks again. Idempotent.
+   */
+  async rememberPack(packOid: string, entries: ReadonlyArray<{ oid: string; offset: number; length: number }>): Promise<void> {
+    const path = join(this.cache.knownDir(this.id), '..', 'packs', fanout(packOid));
+    const body = JSON.stringify({ format: 'cpv-pack-index', version: 1, pack: packOid, chunks: entries.map((e) => [e.oid, e.offset, e.length]) }) + '\n';
+    await writeAtomic(path, Buffer.from(body), { exclusive: true, tmpDir: this.cache.tmpDir });
+  }
+
+  /**
    * Everything the client knows to be on this remote: chunk oid → location. Built from
-   * remembered manifests and tree indexes. A hint only: callers re-check packs exist.
+   * remembered manifests, tree indexes and uploaded packs. A hint only: callers
+   * re-check that the packs exist.
    */
   async knownChunks(): Promise<Map<string, ChunkLocation>> {
     const out = new Map<string, ChunkLocation>();
@@ -150,9 +161,10 @@ export class Remote {
     try {
       fans = await readdir(base);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fans = [];
     }
+    await this.knownPacks(out);
     for (const fan of fans) {
       for (const name of await readdir(join(base, fan))) {
         let obj: RemoteManifest | RemoteTreeIndex;
@@ -180,6 +192,27 @@ export class Remote {
       }
     }
     return out;
+  }
+
+  private async knownPacks(out: Map<string, ChunkLocation>): Promise<void> {
+    const base = join(this.cache.knownDir(this.id), '..', 'packs');
+    let fans: string[];
+    try {
+      fans = await readdir(base);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const fan of fans) {
+      for (const name of await readdir(join(base, fan))) {
+        try {
+          const o = JSON.parse(await readFile(join(base, fan, name), 'utf8')) as { pack: string; chunks: Array<[string, number, number]> };
+          for (const [c, offset, length] of o.chunks) out.set(c, { pack: o.pack, offset, length });
+        } catch {
+          continue; // a hint only
+        }
+      }
+    }
   }
 
   private async loadText(key: string, what: string, signal?: AbortSignal): Promise<string> {

@@ -89,7 +89,10 @@ export async function checkout(repo: Repo, opts: CheckoutOptions): Promise<Check
   const verified = new Set<string>();
   try {
     for (const { ops } of plans) {
-      for (const op of ops) {
+      // Deletes first: a path that changed between file and directory must be cleared
+      // before the new file or directory is created there.
+      const ordered = [...ops.filter((o) => o.kind === 'delete'), ...ops.filter((o) => o.kind !== 'delete')];
+      for (const op of ordered) {
         opts.signal?.throwIfAborted();
         if (op.kind === 'delete') {
           // Planned only for content that is cached, or under --force.

@@ -68,7 +68,7 @@ async function revSide(top: string, rev: string, prefix: string): Promise<Side> 
   const pointers = new Map<string, Pointer>();
   for (const [path, text] of raw) {
     const rel = prefix ? path.slice(prefix.length + 1) : path;
-    pointers.set(rel.slice(0, -'.cpv'.length), parsePointer(text, `${rev}:${path}`));
+    pointers.set(rel.slice(0, -'.cpv'.length), parsePointer(text, `${rev}:${path}`, path.slice(path.lastIndexOf('/') + 1)));
   }
   return { pointers };
 }

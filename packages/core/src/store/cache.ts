@@ -90,6 +90,8 @@ export class Cache {
     const tmp = this.tmpPath('add');
     try {
       await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE);
+      // The copy inherits the source's mode; a read-only source must not make it unsyncable.
+      await chmod(tmp, 0o600);
       const scan = await scanFile(tmp, { params, signal: opts.signal, onProgress: opts.onProgress });
       const existed = await this.commitFile(tmp, scan.oid);
       if (scan.chunks.length > 1) await this.writeManifest({ format: 'cpv-manifest', version: 1, oid: scan.oid, size: scan.size, chunker: params, chunks: scan.chunks });

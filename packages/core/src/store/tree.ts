@@ -64,11 +64,13 @@ export function parseTree(text: string, what: string): TreeEntry[] {
   if (!text.endsWith('\n')) throw new FormatError(`${what}: tree text must end with a newline`);
   const lines = text.slice(HEADER.length, -1);
   const entries: TreeEntry[] = [];
-  if (lines.length > 0) {
+  // Only the empty tree has no lines; "cpv-tree 1\n\n" is not canonical.
+  if (text.length > HEADER.length) {
     let n = 1;
     for (const line of lines.split('\n')) {
       n++;
-      const m = /^(644|755) (0|[1-9][0-9]*) ([0-9a-f]{64}) (.+)$/.exec(line);
+      // `s`: a path may hold U+2028/U+2029, which `.` alone does not match.
+      const m = /^(644|755) (0|[1-9][0-9]*) ([0-9a-f]{64}) (.+)$/s.exec(line);
       if (!m) throw new FormatError(`${what}: line ${n} is not "<mode> <size> <oid> <path>": ${JSON.stringify(line.slice(0, 200))}`);
       const size = Number(m[2]);
       if (!Number.isSafeInteger(size)) throw new FormatError(`${what}: line ${n}: size out of range`);

@@ -2,7 +2,8 @@
  * Deterministic test data. Large inputs are generated from a seed, never committed.
  * The generator is a Weyl sequence through the murmur3 finalizer: fast, well mixed,
  * and the same bytes on every platform (bytes are written explicitly, so endianness
- * does not leak in).
+ * does not leak in). Tests pin results computed from this output (fastcdc-v1 cut
+ * points), so the generator must not change.
  */
 
 /** A seeded generator of uint32 values. Same seed, same sequence, on every platform. */

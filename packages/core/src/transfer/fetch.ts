@@ -4,7 +4,8 @@ import pLimit from 'p-limit';
 import { IntegrityError } from '../errors.js';
 import { blake3Hex, loadHasher } from '../hash/blake3.js';
 import type { Cache } from '../store/cache.js';
-import { parseLocalManifest } from '../store/manifest.js';
+import { parseLocalManifest, type ChunkRef, type RemoteManifest } from '../store/manifest.js';
+import type { ChunkerParams } from '../chunk/fastcdc.js';
 import type { TreeEntry } from '../store/tree.js';
 import { remoteKeys, type Remote } from '../remote/remote.js';
 import { oidHex, shortOid, toFileOid } from '../util/oid.js';
@@ -52,6 +53,8 @@ interface FileJob {
   fh?: Promise<FileHandle>;
   /** Single-chunk files are written whole when their chunk arrives. */
   single: boolean;
+  /** Chunk list to record in the cache once the file is verified (multi-chunk files). */
+  manifest?: { chunker: ChunkerParams; chunks: ChunkRef[] };
 }
 
 interface Want {
@@ -85,14 +88,17 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
       return;
     }
     let chunks: Array<{ chunk: string; length: number; pack: string; offset: number }>;
+    let m: RemoteManifest | undefined;
     if (single) {
       chunks = [{ chunk: oidHex(oid), length: size, pack: single.pack, offset: single.offset }];
     } else {
-      const m = await remote.loadManifest(oid, opts.signal);
-      if (m.size !== size) throw new IntegrityError(`remote manifest of ${path} says ${m.size} bytes, the pointer says ${size}`, { data: { oid, path } });
-      chunks = m.chunks.map(([chunk, length, p, offset]) => ({ chunk, length, pack: m.packs[p]!, offset }));
+      const rm = await remote.loadManifest(oid, opts.signal);
+      if (rm.size !== size) throw new IntegrityError(`remote manifest of ${path} says ${rm.size} bytes, the pointer says ${size}`, { data: { oid, path } });
+      chunks = rm.chunks.map(([chunk, length, p, offset]) => ({ chunk, length, pack: rm.packs[p]!, offset }));
+      m = rm;
     }
     const job: FileJob = { oid, size, path, remaining: chunks.length, single: chunks.length === 1 };
+    if (!single && chunks.length > 1) job.manifest = { chunker: m!.chunker, chunks: chunks.map((c): [string, number] => [c.chunk, c.length]) };
     jobs.set(oid, job);
     let at = 0;
     for (const c of chunks) {
@@ -246,6 +252,9 @@ async function finishJob(cache: Cache, job: FileJob, newHasher: () => { update(d
   if (pos !== job.size || toFileOid(h.digestHex()) !== job.oid) {
     throw new IntegrityError(`${job.path} (${shortOid(job.oid)}) assembled from the remote does not match its oid`, { data: { oid: job.oid, path: job.path } });
   }
+  // The chunk list first: a cached file with a manifest is a source of chunks for
+  // later pulls (earlier versions make later ones cheap).
+  if (job.manifest) await cache.writeManifest({ format: 'cpv-manifest', version: 1, oid: job.oid, size: job.size, ...job.manifest });
   await cache.commitFile(job.tmp!, job.oid);
   job.tmp = undefined;
 }

@@ -134,6 +134,7 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
     const task = limit(async () => {
         const packOid = await blake3Hex(sealed.bytes);
         await remote.backend.save(remoteKeys.pack(packOid), sealed.bytes, { signal: opts.signal, size: sealed.bytes.length });
+        await remote.rememberPack(packOid, sealed.entries);
         for (const e of sealed.entries) uploaded.set(e.oid, { pack: packOid, offset: e.offset, length: e.length });
         result.packs++;
         result.wireBytes += sealed.bytes.length;

@@ -1,0 +1,155 @@
+import { appendFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConflictError } from '../errors.js';
+import { blake3Hex } from '../hash/blake3.js';
+import { seededBytes } from '../testing/seeded.js';
+import { chunkLengths, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
+import { scanBytes, scanFile, type ScanResult } from './scan.js';
+
+const MiB = 1024 * 1024;
+const SMALL: ChunkerParams = { algorithm: 'fastcdc-v1', gear: 'cpv-gear-v1', min: 64, avg: 256, max: 1024, align: 'none' };
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cpv-scan-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let fileCount = 0;
+function writeTemp(data: Uint8Array): string {
+  const path = join(dir, `f${fileCount++}`);
+  writeFileSync(path, data);
+  return path;
+}
+
+/** The result computed from the definitions alone: whole-buffer hashes of each slice. */
+async function expected(data: Uint8Array, params: ChunkerParams): Promise<ScanResult> {
+  const chunks: Array<[string, number]> = [];
+  let off = 0;
+  for (const len of chunkLengths(data, params)) {
+    chunks.push([await blake3Hex(data.subarray(off, off + len)), len]);
+    off += len;
+  }
+  return { oid: `b3:${await blake3Hex(data)}`, size: data.length, chunks };
+}
+
+describe('scanFile and scanBytes', () => {
+  it.each([
+    ['default', DEFAULT_CHUNKER, [1, 100, 16 * 1024, 16 * 1024 + 1, 300 * 1024, 5 * MiB + 17, 9 * MiB]],
+    ['small', SMALL, [1, 1023, 1025, 100_000]],
+  ] as const)('agree with the definitions (%s params)', async (_name, params, sizes) => {
+    for (const n of sizes) {
+      const data = seededBytes(n, n);
+      const want = await expected(data, params);
+      expect(await scanBytes(data, params)).toEqual(want);
+      expect(await scanFile(writeTemp(data), { params })).toEqual(want);
+      expect(want.chunks.reduce((a, [, len]) => a + len, 0)).toBe(n);
+    }
+  });
+
+  it('do not depend on the read buffer size', async () => {
+    const big = seededBytes(1, 5 * MiB + 3);
+    const bigPath = writeTemp(big);
+    const bigWant = await scanBytes(big, DEFAULT_CHUNKER);
+    expect(bigWant.chunks.length).toBeGreaterThan(40);
+    for (const bufferSize of [4096, 65537, MiB + 3, 8 * MiB]) {
+      expect(await scanFile(bigPath, { params: DEFAULT_CHUNKER, bufferSize })).toEqual(bigWant);
+    }
+    const small = seededBytes(2, 50_000);
+    const smallPath = writeTemp(small);
+    const smallWant = await scanBytes(small, SMALL);
+    for (const bufferSize of [1, 7, 1000, 1024, 1025, 4096]) {
+      expect(await scanFile(smallPath, { params: SMALL, bufferSize })).toEqual(smallWant);
+    }
+  });
+
+  it('scan an empty file as size 0, the empty hash and no chunks', async () => {
+    const empty = new Uint8Array(0);
+    const want: ScanResult = { oid: `b3:${await blake3Hex(empty)}`, size: 0, chunks: [] };
+    expect(want.oid).toBe('b3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+    expect(await scanFile(writeTemp(empty), { params: DEFAULT_CHUNKER })).toEqual(want);
+    expect(await scanBytes(empty, DEFAULT_CHUNKER)).toEqual(want);
+  });
+
+  it('give a single-chunk file the file oid as its chunk oid', async () => {
+    const data = seededBytes(3, 10_000);
+    const path = writeTemp(data);
+    for (const bufferSize of [undefined, 1000]) {
+      const r = await scanFile(path, { params: DEFAULT_CHUNKER, bufferSize });
+      expect(r.chunks).toEqual([[r.oid.slice(3), data.length]]);
+      expect(r.oid).toBe(`b3:${await blake3Hex(data)}`);
+    }
+    const r = await scanBytes(data, DEFAULT_CHUNKER);
+    expect(r.chunks).toEqual([[r.oid.slice(3), data.length]]);
+  });
+
+  it('give the same result with the wasm hasher', async () => {
+    const data = seededBytes(4, 3 * MiB + 5);
+    const path = writeTemp(data);
+    const native = await scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 100_000 });
+    vi.resetModules();
+    vi.stubEnv('CPV_HASH_IMPL', 'wasm');
+    try {
+      const fresh = await import('./scan.js');
+      const hash = await import('../hash/blake3.js');
+      expect(await fresh.scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 100_000 })).toEqual(native);
+      expect(await fresh.scanBytes(data, DEFAULT_CHUNKER)).toEqual(native);
+      expect(hash.hashImpl()).toBe('wasm');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('scanFile', () => {
+  it('reports progress that adds up to the size', async () => {
+    const data = seededBytes(5, 1 * MiB + 1);
+    const deltas: number[] = [];
+    await scanFile(writeTemp(data), { params: DEFAULT_CHUNKER, bufferSize: 300_000, onProgress: (d) => deltas.push(d) });
+    expect(deltas).toEqual([300_000, 300_000, 300_000, 148_577]);
+  });
+
+  it('rejects with the reason of an aborted signal', async () => {
+    const path = writeTemp(seededBytes(6, 1 * MiB));
+    const reason = new Error('stop');
+    await expect(scanFile(path, { params: DEFAULT_CHUNKER, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    const ac = new AbortController();
+    const scan = scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 65536, signal: ac.signal, onProgress: () => ac.abort(reason) });
+    await expect(scan).rejects.toBe(reason);
+  });
+
+  it.each([
+    ['grows', (path: string) => appendFileSync(path, 'more')],
+    ['shrinks', (path: string) => truncateSync(path, 1000)],
+    ['is rewritten in place', (path: string) => {
+      writeFileSync(path, seededBytes(8, 200_000));
+      utimesSync(path, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    }],
+  ])('throws ConflictError when the file %s while it is read', async (_what, change) => {
+    const path = writeTemp(seededBytes(7, 200_000));
+    let changed = false;
+    const onProgress = (): void => {
+      if (!changed) change(path);
+      changed = true;
+    };
+    const err = await scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 65536, onProgress }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).code).toBe('CONFLICT');
+    expect((err as ConflictError).message).toContain(path);
+    expect((err as ConflictError).hint).toBe('the file changed while it was being read; run the command again when it is stable');
+  });
+
+  it('passes file-system errors through', async () => {
+    await expect(scanFile(join(dir, 'missing'), { params: DEFAULT_CHUNKER })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('rejects a bad buffer size', async () => {
+    const path = writeTemp(seededBytes(9, 10));
+    await expect(scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 0 })).rejects.toBeInstanceOf(RangeError);
+  });
+});

@@ -1,0 +1,209 @@
+// Corrupt bytes anywhere (remote packs, remote trees, the local cache) must be caught
+// before they reach the workspace: the command fails with an integrity error, and the
+// workspace and the cache's final names hold nothing unverified.
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, cpvJson, cpvJsonResult, objectPath, readPointerFile, runCpv, type ErrorJson, type PullJson } from './support/cpv.js';
+import { cloneRepo, commitAll, makeOrigin, pushGit } from './support/git.js';
+import { b3sum, writeDataset, writeModel } from './support/model.js';
+import { flipByte, listFiles, makeTempDir, removeTempDir, snapshotTree } from './support/fsutil.js';
+
+const MiB = 1024 * 1024;
+
+describe('integrity: corruption is detected and never reaches the workspace', () => {
+  let root: string;
+  let origin: string;
+  let remote: string;
+  let modelOid: string;
+  let dataOid: string;
+  let dataset: string[];
+  let clones = 0;
+
+  /** A fresh clone of origin (pointers only, empty cache). */
+  const freshClone = async (): Promise<string> => cloneRepo(origin, join(root, `clone-${++clones}`), `User ${clones}`);
+  /** Everything in a clone except git's and cpv's own directories. */
+  const workspace = (dir: string) => snapshotTree(dir, { exclude: ['.git', '.cpv'] });
+
+  /**
+   * Every object under a cache's `files/` must hash to its name: an object that fails
+   * verification never gets a final name. Returns the oids present.
+   */
+  const verifiedCacheFiles = async (clone: string): Promise<string[]> => {
+    const dir = join(clone, '.cpv', 'cache', 'files');
+    const oids: string[] = [];
+    for (const rel of await listFiles(dir)) {
+      const hex = rel.replace('/', '');
+      expect(await b3sum(join(dir, rel)), `cache object ${rel}`).toBe(hex);
+      oids.push(`b3:${hex}`);
+    }
+    return oids;
+  };
+
+  /** Replace a read-only remote object's bytes for the duration of `fn`, then restore them. */
+  const tampered = async (file: string, edit: (bytes: Buffer) => Buffer, fn: () => Promise<void>): Promise<void> => {
+    const original = await readFile(file);
+    await chmod(file, 0o644);
+    await writeFile(file, edit(Buffer.from(original)));
+    try {
+      await fn();
+    } finally {
+      await writeFile(file, original);
+      await chmod(file, 0o444);
+    }
+  };
+
+  beforeAll(async () => {
+    assertBuilt();
+    root = await makeTempDir('integrity');
+    origin = await makeOrigin(join(root, 'origin.git'));
+    remote = join(root, 'remote');
+    const a = await cloneRepo(origin, join(root, 'a'), 'Alice');
+    await cpvJson(a, ['init', '--remote', remote]);
+    await writeModel(join(a, 'model.safetensors'), { seed: 11, tensors: 16, bytes: 4 * MiB });
+    dataset = await writeDataset(join(a, 'data'), { seed: 12, files: 20 });
+    await cpvJson(a, ['add', 'model.safetensors', '--kind', 'model']);
+    await cpvJson(a, ['add', 'data', '--kind', 'data']);
+    modelOid = (await readPointerFile(join(a, 'model.safetensors.cpv'))).oid!;
+    dataOid = (await readPointerFile(join(a, 'data.cpv'))).oid!;
+    await commitAll(a, 'Add model and data');
+    await pushGit(a);
+    await cpvJson(a, ['push']);
+  });
+  afterAll(() => removeTempDir(root));
+
+  it('a corrupt pack fails the pull with exit code 4 naming the pack; nothing unverified is written', async () => {
+    // Flip a byte in the middle of one of the model's chunks, located through its remote manifest.
+    const manifest = JSON.parse(await readFile(objectPath(join(remote, 'manifests'), modelOid), 'utf8')) as {
+      packs: string[];
+      chunks: Array<[string, number, number, number]>;
+    };
+    expect(manifest.chunks.length).toBeGreaterThan(1);
+    const [, length, packIndex, offset] = manifest.chunks[Math.floor(manifest.chunks.length / 2)]!;
+    const pack = manifest.packs[packIndex]!;
+    const packFile = objectPath(join(remote, 'packs'), pack);
+
+    const c = await freshClone();
+    const before = await workspace(c);
+    await flipByte(packFile, offset + Math.floor(length / 2));
+    try {
+      const r = await runCpv(c, ['pull']);
+      expect(r.exitCode).toBe(4);
+      expect(r.stderr).toMatch(/corrupt|integrity/i);
+      expect(r.stderr).toContain(pack.slice(0, 12));
+      expect(r.stdout).toBe('');
+
+      // The workspace is exactly as the clone left it: no model, no data, no temp files.
+      expect(await workspace(c)).toEqual(before);
+      expect(existsSync(join(c, 'model.safetensors'))).toBe(false);
+      // No object for the model under its final name; whatever else is cached verifies.
+      const cached = await verifiedCacheFiles(c);
+      expect(cached).not.toContain(modelOid);
+      expect(existsSync(objectPath(join(c, '.cpv', 'cache', 'files'), modelOid))).toBe(false);
+
+      const j = await cpvJsonResult<ErrorJson>(c, ['pull']);
+      expect(j.exitCode).toBe(4);
+      expect(j.json.error.code).toBe('INTEGRITY');
+      expect(j.json.error.message).toContain(pack.slice(0, 12));
+      expect(await workspace(c)).toEqual(before);
+    } finally {
+      await flipByte(packFile, offset + Math.floor(length / 2)); // flip back
+    }
+
+    // With the pack repaired, the same clone pulls correct content.
+    const ok = await cpvJson<PullJson>(c, ['pull']);
+    expect(ok.fetch.files).toBeGreaterThan(0);
+    expect(`b3:${await b3sum(join(c, 'model.safetensors'))}`).toBe(modelOid);
+    expect(await verifiedCacheFiles(c)).toContain(modelOid);
+  });
+
+  it('a corrupt cache object fails checkout with exit code 4 and creates no workspace file', async () => {
+    const c = await freshClone();
+    await cpvJson<PullJson>(c, ['pull']);
+    const object = objectPath(join(c, '.cpv', 'cache', 'files'), modelOid);
+    await flipByte(object, 12345);
+    await rm(join(c, 'model.safetensors'));
+    const before = await workspace(c);
+
+    const r = await runCpv(c, ['checkout']);
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toMatch(/corrupt/i);
+    expect(r.stderr).toContain('model.safetensors');
+    expect(existsSync(join(c, 'model.safetensors'))).toBe(false);
+    expect(await workspace(c)).toEqual(before);
+
+    // The hint's recovery works: drop the bad object, pull again.
+    expect(r.stderr).toContain('cpv pull');
+    await rm(object, { force: true });
+    await cpvJson<PullJson>(c, ['pull']);
+    expect(`b3:${await b3sum(join(c, 'model.safetensors'))}`).toBe(modelOid);
+  });
+
+  describe('a tampered remote tree fails the pull of the directory with a clear error', () => {
+    const treeFile = () => objectPath(join(remote, 'trees'), dataOid);
+
+    /** Pull `data` in a fresh clone; it must fail with `code` and leave no data behind. */
+    const pullFails = async (code: string, message: RegExp): Promise<ErrorJson> => {
+      const c = await freshClone();
+      const before = await workspace(c);
+      const r = await cpvJsonResult<ErrorJson>(c, ['pull', 'data']);
+      expect(r.exitCode, r.stderr).toBe(4);
+      expect(r.json.error.code).toBe(code);
+      expect(r.json.error.message).toMatch(message);
+      expect(r.stderr).toMatch(message);
+      expect(await workspace(c)).toEqual(before);
+      expect(existsSync(join(c, 'data'))).toBe(false);
+      await verifiedCacheFiles(c);
+      return r.json;
+    };
+
+    it('listing edited (valid JSON): the tree no longer hashes to its oid', async () => {
+      await tampered(
+        treeFile(),
+        (bytes) => {
+          const idx = JSON.parse(bytes.toString('utf8')) as { tree: string };
+          // Claim the first file is executable: a plausible, well-formed edit.
+          idx.tree = idx.tree.replace(/\n644 /, '\n755 ');
+          return Buffer.from(JSON.stringify(idx) + '\n');
+        },
+        async () => {
+          const e = await pullFails('INTEGRITY', /corrupt/i);
+          expect(e.error.message).toContain(dataOid.slice(0, 10));
+        },
+      );
+    });
+
+    it('not JSON at all: a format error naming the remote tree', async () => {
+      await tampered(
+        treeFile(),
+        (bytes) => bytes.subarray(0, Math.floor(bytes.length / 2)),
+        async () => {
+          const e = await pullFails('FORMAT', /remote tree/i);
+          expect(e.error.hint).toBeTruthy();
+        },
+      );
+    });
+
+    it('file locations edited: the chunks read do not match their oids', async () => {
+      await tampered(
+        treeFile(),
+        (bytes) => {
+          const idx = JSON.parse(bytes.toString('utf8')) as { entries: Array<[number, number] | null> };
+          // Point every single-chunk file 1 byte past where it really is.
+          idx.entries = idx.entries.map((l) => (l ? [l[0], l[1] + 1] : l));
+          return Buffer.from(JSON.stringify(idx) + '\n');
+        },
+        async () => {
+          await pullFails('INTEGRITY', /corrupt/i);
+        },
+      );
+    });
+
+    it('with the tree restored, the directory pulls and verifies', async () => {
+      const c = await freshClone();
+      await cpvJson<PullJson>(c, ['pull', 'data']);
+      expect(await listFiles(join(c, 'data'))).toEqual(dataset);
+    });
+  });
+});
