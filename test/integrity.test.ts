@@ -5,7 +5,7 @@ import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, cpvJson, cpvJsonResult, objectPath, readPointerFile, runCpv, type ErrorJson, type PullJson } from './support/cpv.js';
+import { assertBuilt, cpvJson, cpvJsonResult, objectPath, readPointerFile, runCpv, useHome, type ErrorJson, type PullJson } from './support/cpv.js';
 import { cloneRepo, commitAll, makeOrigin, pushGit } from './support/git.js';
 import { b3sum, writeDataset, writeModel } from './support/model.js';
 import { flipByte, listFiles, makeTempDir, removeTempDir, snapshotTree } from './support/fsutil.js';
@@ -57,6 +57,7 @@ describe('integrity: corruption is detected and never reaches the workspace', ()
   beforeAll(async () => {
     assertBuilt();
     root = await makeTempDir('integrity');
+    useHome(join(root, 'home'));
     origin = await makeOrigin(join(root, 'origin.git'));
     remote = join(root, 'remote');
     const a = await cloneRepo(origin, join(root, 'a'), 'Alice');
@@ -101,6 +102,8 @@ describe('integrity: corruption is detected and never reaches the workspace', ()
       const cached = await verifiedCacheFiles(c);
       expect(cached).not.toContain(modelOid);
       expect(existsSync(objectPath(join(c, '.cpv', 'cache', 'files'), modelOid))).toBe(false);
+      // A failure that cpv handled (as opposed to a crash) cleans up its temp files too.
+      expect(await listFiles(join(c, '.cpv', 'cache', 'tmp'))).toEqual([]);
 
       const j = await cpvJsonResult<ErrorJson>(c, ['pull']);
       expect(j.exitCode).toBe(4);
@@ -109,6 +112,7 @@ describe('integrity: corruption is detected and never reaches the workspace', ()
       expect(await workspace(c)).toEqual(before);
     } finally {
       await flipByte(packFile, offset + Math.floor(length / 2)); // flip back
+      await chmod(packFile, 0o444);
     }
 
     // With the pack repaired, the same clone pulls correct content.
@@ -185,25 +189,43 @@ describe('integrity: corruption is detected and never reaches the workspace', ()
       );
     });
 
+    /** Point every single-chunk file of the tree index 1 byte past where it really is. */
+    const shiftLocations = (bytes: Buffer): Buffer => {
+      const idx = JSON.parse(bytes.toString('utf8')) as { entries: Array<[number, number] | null> };
+      idx.entries = idx.entries.map((l) => (l ? [l[0], l[1] + 1] : l));
+      return Buffer.from(JSON.stringify(idx) + '\n');
+    };
+
     it('file locations edited: the chunks read do not match their oids', async () => {
-      await tampered(
-        treeFile(),
-        (bytes) => {
-          const idx = JSON.parse(bytes.toString('utf8')) as { entries: Array<[number, number] | null> };
-          // Point every single-chunk file 1 byte past where it really is.
-          idx.entries = idx.entries.map((l) => (l ? [l[0], l[1] + 1] : l));
-          return Buffer.from(JSON.stringify(idx) + '\n');
-        },
-        async () => {
-          await pullFails('INTEGRITY', /corrupt/i);
-        },
-      );
+      await tampered(treeFile(), shiftLocations, async () => {
+        await pullFails('INTEGRITY', /corrupt/i);
+      });
     });
 
     it('with the tree restored, the directory pulls and verifies', async () => {
       const c = await freshClone();
       await cpvJson<PullJson>(c, ['pull', 'data']);
       expect(await listFiles(join(c, 'data'))).toEqual(dataset);
+    });
+
+    it('locations seen in a tampered tree are not trusted later: a push of the same bytes stays pullable', async () => {
+      // X pulls while the tree index lies about where files are, and fails.
+      const x = await freshClone();
+      await tampered(treeFile(), shiftLocations, async () => {
+        expect((await runCpv(x, ['pull', 'data'])).exitCode).toBe(4);
+      });
+      // The remote is repaired; X pulls fine, then tracks a copy of one dataset file and pushes it.
+      await cpvJson<PullJson>(x, ['pull', 'data']);
+      const sample = dataset[5]!;
+      await writeFile(join(x, 'copy.bin'), await readFile(join(x, 'data', ...sample.split('/'))));
+      await cpvJson(x, ['add', 'copy.bin']);
+      await cpvJson(x, ['push']);
+      // Anyone with X's pointer must be able to pull copy.bin from the remote.
+      const y = await freshClone();
+      await writeFile(join(y, 'copy.bin.cpv'), await readFile(join(x, 'copy.bin.cpv')));
+      const r = await runCpv(y, ['pull', 'copy.bin']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(`b3:${await b3sum(join(y, 'copy.bin'))}`).toBe((await readPointerFile(join(x, 'copy.bin.cpv'))).oid);
     });
   });
 });

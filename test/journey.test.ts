@@ -1,13 +1,14 @@
 // The acceptance test of cpv: two people share a model and a dataset through git and
 // a directory remote, version the model, and get byte-identical, deduplicated copies.
 // The steps run in order and build on each other.
-import { readFile, stat, writeFile, appendFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertBuilt,
   cpvJson,
   readPointerFile,
+  useHome,
   type AddJson,
   type DiffJson,
   type PullJson,
@@ -21,10 +22,11 @@ import { dirBytes, listFiles, makeTempDir, removeTempDir, snapshotTree } from '.
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-// Dedup bound for a small in-place change (v2). cpv must upload at most 15% more than
-// the bytes that changed (chunks straddle the edges of each rewritten tensor), plus
-// MANIFEST_ALLOWANCE for the new remote manifest (~512 chunk entries of ~90 bytes for
-// a 32 MiB file at the 64 KiB average chunk) and the new pack's trailer index.
+// Dedup bound for a small in-place change (v2): a push may upload at most 15% more
+// chunk bytes than the bytes that changed (room for chunks that straddle the edge of a
+// rewritten tensor), and the remote may grow by that plus MANIFEST_ALLOWANCE for the
+// new remote manifest (~512 chunk entries of ~90 bytes for a 32 MiB file at the 64 KiB
+// average chunk) and the new pack's trailer index.
 const DEDUP_RATIO = 1.15;
 const MANIFEST_ALLOWANCE = 64 * KiB;
 
@@ -45,6 +47,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
   beforeAll(async () => {
     assertBuilt();
     root = await makeTempDir('journey');
+    useHome(join(root, 'home'));
     origin = await makeOrigin(join(root, 'origin.git'));
     remote = join(root, 'remote');
     a = await cloneRepo(origin, join(root, 'a'), 'Alice');
@@ -96,7 +99,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
     await commitAll(a, 'Add model v1 and dataset');
     await pushGit(a);
 
-    const push = await cpvJson<PushJson>(a, ['push']);
+    const push = await cpvJson<PushJson>(a, ['push', '-j', '4']);
     // Random content: no chunk repeats, so every byte is uploaded exactly once.
     expect(push).toMatchObject({ remote: 'origin', upToDate: 0, uploaded: 2, files: 201, bytes: model.size + datasetBytes, dedupBytes: 0 });
     const size = await dirBytes(remote);
@@ -114,7 +117,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
 
   it('B: a fresh clone pulls byte-identical content', async () => {
     b = await cloneRepo(origin, join(root, 'b'), 'Bob');
-    const pull = await cpvJson<PullJson>(b, ['pull']);
+    const pull = await cpvJson<PullJson>(b, ['pull'], { env: { CPV_JOBS: '2' } });
     expect(pull.fetch).toMatchObject({ remote: 'origin', files: 201, bytes: model.size + datasetBytes, reusedBytes: 0 });
     const byPath = Object.fromEntries(pull.checkout.items.map((i) => [i.path, i]));
     expect(byPath['model.safetensors']).toMatchObject({ created: 1, updated: 0, deleted: 0 });
@@ -255,8 +258,9 @@ describe('journey: two clones share a model and a dataset through git and a dire
   });
 
   it('dry runs: add --dry-run writes no pointer, push --dry-run uploads nothing but reports the upload', async () => {
-    const cacheFiles = await listFiles(join(a, '.cpv', 'cache'));
-    const tracked = snapshotTree(a, { exclude: ['.git', '.cpv', 'model.safetensors', 'data'] });
+    const cacheFiles = await listFiles(join(a, '.cpv', 'cache'), { exclude: ['tmp'] });
+    const outsideData = { exclude: ['.git', '.cpv', 'model.safetensors', 'data'] };
+    const tracked = await snapshotTree(a, outsideData);
 
     // A new path, dry: no pointer, no .gitignore entry, nothing cached.
     await writeFile(join(a, 'extra.bin'), randomBytes(5, 200 * KiB));
@@ -264,7 +268,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
     expect(dryNew.items[0]).toMatchObject({ path: 'extra.bin', status: 'new', oid: `b3:${await b3sum(join(a, 'extra.bin'))}` });
     expect(dryNew.gitAdd).toEqual([]);
     await rm(join(a, 'extra.bin'));
-    expect(await snapshotTree(a, { exclude: ['.git', '.cpv', 'model.safetensors', 'data'] })).toEqual(await tracked);
+    expect(await snapshotTree(a, outsideData)).toEqual(tracked);
 
     // A changed model, dry: reports the new oid, the pointer stays at v2.
     const changed = await rewriteTensors(join(a, 'model.safetensors'), 0.05, 4);
@@ -273,7 +277,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
     const dryAdd = await cpvJson<AddJson>(a, ['add', 'model.safetensors', '--dry-run']);
     expect(dryAdd.items[0]).toMatchObject({ status: 'modified', oid: v3Oid });
     expect(await readFile(join(a, 'model.safetensors.cpv'), 'utf8')).toBe(pointerText);
-    expect(await listFiles(join(a, '.cpv', 'cache'), { exclude: ['tmp'] })).toEqual(cacheFiles.filter((p) => !p.startsWith('tmp/')));
+    expect(await listFiles(join(a, '.cpv', 'cache'), { exclude: ['tmp'] })).toEqual(cacheFiles);
 
     // Recorded for real, then a dry push: the remote does not change at all.
     await cpvJson<AddJson>(a, ['add', 'model.safetensors']);
@@ -294,5 +298,9 @@ describe('journey: two clones share a model and a dataset through git and a dire
       uploaded: dryPush.uploaded,
     });
     expect(await gitDirty(a)).toEqual(['model.safetensors.cpv']);
+  });
+
+  it('never wrote to HOME (no user-level state)', async () => {
+    expect(await listFiles(join(root, 'home'))).toEqual([]);
   });
 });

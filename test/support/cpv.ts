@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -21,7 +21,7 @@ export interface CpvResult {
 export interface CpvOptions {
   /** Extra environment (e.g. `CPV_JOBS`); `undefined` values are dropped. */
   env?: Record<string, string | undefined>;
-  /** HOME for the run (default: a private per-process sandbox home). */
+  /** HOME for the run (default: the one set by `useHome`). */
   home?: string;
   /** Kill the run after this many ms (default 120 s). */
   timeout?: number;
@@ -30,17 +30,20 @@ export interface CpvOptions {
 let sandbox: string | undefined;
 
 /**
- * A private HOME for this test process, created on first use and removed at exit.
- * cpv reads its user config from `$XDG_CONFIG_HOME/cpv/config` and git reads
- * `~/.gitconfig`; pointing both here keeps the developer's own config out of the tests.
+ * Use `dir` (created if needed; put it inside the test's temp directory so it is
+ * removed with it) as HOME for every cpv and git run of this test file. cpv reads its
+ * user config from `$XDG_CONFIG_HOME/cpv/config` and git reads `~/.gitconfig`:
+ * pointing both here keeps the developer's own configuration out of the tests.
  */
+export function useHome(dir: string): string {
+  mkdirSync(join(dir, '.config'), { recursive: true });
+  sandbox = dir;
+  return dir;
+}
+
+/** The HOME set by `useHome`; throws if the test file did not set one. */
 export function sandboxHome(): string {
-  if (sandbox === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'cpv-e2e-home-'));
-    mkdirSync(join(dir, '.config'), { recursive: true });
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    sandbox = dir;
-  }
+  if (sandbox === undefined) throw new Error('call useHome(join(tempRoot, "home")) in beforeAll before running cpv or git');
   return sandbox;
 }
 

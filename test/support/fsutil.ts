@@ -58,17 +58,19 @@ export async function dirBytes(dir: string): Promise<number> {
 /**
  * A map of every entry under `dir` to a fingerprint: files to `sha256:<hex>:<mode>`,
  * symlinks to `link`, directories to `dir` (so a new empty directory shows too).
- * `exclude` lists relative paths (e.g. `.git`, `.cpv`) whose subtrees are skipped.
+ * `exclude` lists relative paths (e.g. `.git`, `.cpv`) whose subtrees are skipped, or
+ * is a predicate over relative paths.
  * Compare two snapshots with `expect(after).toEqual(before)` to assert that nothing
  * under `dir` was created, deleted or changed.
  */
-export async function snapshotTree(dir: string, opts: { exclude?: readonly string[] } = {}): Promise<Record<string, string>> {
+export async function snapshotTree(dir: string, opts: { exclude?: readonly string[] | ((rel: string) => boolean) } = {}): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  const exclude = new Set(opts.exclude ?? []);
+  const ex = opts.exclude ?? [];
+  const excluded = typeof ex === 'function' ? ex : (rel: string) => ex.includes(rel);
   const walk = async (abs: string, rel: string): Promise<void> => {
     for (const name of (await readdir(abs)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      if (exclude.has(r)) continue;
+      if (excluded(r)) continue;
       const p = join(abs, name);
       const st = await lstat(p);
       if (st.isDirectory()) {

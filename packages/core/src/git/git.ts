@@ -25,11 +25,18 @@ export async function requireGit(dir: string): Promise<string> {
 
 /** Resolve a revision to a commit id; throws GitError naming the revision. */
 export async function resolveRev(dir: string, rev: string): Promise<string> {
+  const unknown = (cause?: unknown): GitError =>
+    new GitError(`unknown git revision ${JSON.stringify(rev)}`, { hint: 'use a branch, tag or commit that exists (see `git log`)', cause });
+  let commit: string;
   try {
-    return (await client(dir).revparse(['--verify', '--quiet', `${rev}^{commit}`])).trim();
+    commit = (await client(dir).revparse(['--verify', '--quiet', `${rev}^{commit}`])).trim();
   } catch (err) {
-    throw new GitError(`unknown git revision ${JSON.stringify(rev)}`, { hint: 'use a branch, tag or commit that exists (see `git log`)', cause: err });
+    throw unknown(err);
   }
+  // With --quiet git fails silently, and simple-git rejects only when git writes to
+  // stderr: an unknown revision arrives here as empty output.
+  if (commit === '') throw unknown();
+  return commit;
 }
 
 /**

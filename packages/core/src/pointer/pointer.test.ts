@@ -86,6 +86,12 @@ describe('serializePointer / parsePointer', () => {
     expect(serializePointer({ ...sample, name: undefined, meta: {} })).not.toContain('meta');
   });
 
+  it('checks path against an explicit pointer name and names `file` in errors', () => {
+    expect(parsePointer(text(), 'HEAD:model.safetensors.cpv', 'model.safetensors.cpv').path).toBe('model.safetensors');
+    const e = parseError(text({ path: 'x.bin' }), 'HEAD:model.safetensors.cpv');
+    expect(e.message.startsWith('HEAD:model.safetensors.cpv:3: ')).toBe(true);
+  });
+
   it('accepts a pointer whose file name has no directory part', () => {
     expect(parsePointer(text(), 'model.safetensors.cpv').path).toBe('model.safetensors');
   });

@@ -1,4 +1,4 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { DirectoryBackend, directoryFromUrl } from '../backend/directory.js';
@@ -15,7 +15,7 @@ import {
 } from '../store/manifest.js';
 import { parseTree, type TreeEntry } from '../store/tree.js';
 import { writeAtomic } from '../util/fs-atomic.js';
-import { fanout, oidHex, shortOid, toFileOid } from '../util/oid.js';
+import { fanout, isHexOid, oidHex, shortOid, toFileOid } from '../util/oid.js';
 
 const REMOTE_MARKER = 'cpv-remote.json';
 const REMOTE_MARKER_BODY = JSON.stringify({ format: 'cpv-remote', version: 1 }) + '\n';
@@ -156,60 +156,46 @@ export class Remote {
    */
   async knownChunks(): Promise<Map<string, ChunkLocation>> {
     const out = new Map<string, ChunkLocation>();
-    const base = this.cache.knownDir(this.id);
-    let fans: string[];
-    try {
-      fans = await readdir(base);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fans = [];
-    }
-    await this.knownPacks(out);
-    for (const fan of fans) {
-      for (const name of await readdir(join(base, fan))) {
-        let obj: RemoteManifest | RemoteTreeIndex;
-        const text = await readFile(join(base, fan, name), 'utf8');
-        try {
-          const o = JSON.parse(text) as { format?: string };
-          obj = o.format === 'cpv-tree-index' ? parseRemoteTreeIndex(text, 'known tree') : parseRemoteManifest(text, 'known manifest');
-        } catch {
-          continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
-        }
-        if (obj.format === 'cpv-manifest') {
-          for (const [c, length, p, offset] of obj.chunks) out.set(c, { pack: obj.packs[p]!, offset, length });
-        } else {
-          let entries: TreeEntry[];
-          try {
-            entries = parseTree(obj.tree, 'known tree');
-          } catch {
-            continue;
-          }
-          obj.entries.forEach((loc, i) => {
-            const e = entries[i];
-            if (loc && e && e.size > 0) out.set(oidHex(e.oid), { pack: obj.packs[loc[0]]!, offset: loc[1], length: e.size });
-          });
-        }
-      }
-    }
+    await this.eachRecord((_file, chunks) => {
+      for (const [c, loc] of chunks) out.set(c, loc);
+    });
     return out;
   }
 
-  private async knownPacks(out: Map<string, ChunkLocation>): Promise<void> {
-    const base = join(this.cache.knownDir(this.id), '..', 'packs');
-    let fans: string[];
-    try {
-      fans = await readdir(base);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const fan of fans) {
-      for (const name of await readdir(join(base, fan))) {
-        try {
-          const o = JSON.parse(await readFile(join(base, fan, name), 'utf8')) as { pack: string; chunks: Array<[string, number, number]> };
-          for (const [c, offset, length] of o.chunks) out.set(c, { pack: o.pack, offset, length });
-        } catch {
-          continue; // a hint only
+  /**
+   * Drop every remembered record that points into one of `packs` (packs found missing
+   * on the remote, e.g. after a remote gc or a wiped bucket). Idempotent.
+   */
+  async forgetPacks(packs: ReadonlySet<string>): Promise<void> {
+    const stale: string[] = [];
+    await this.eachRecord((file, chunks) => {
+      if (chunks.some(([, loc]) => packs.has(loc.pack))) stale.push(file);
+    });
+    await Promise.all(stale.map((f) => rm(f, { force: true })));
+  }
+
+  /** Visit each remembered record (pack index, manifest, tree index) with its chunk locations. Damaged records are skipped. */
+  private async eachRecord(visit: (file: string, chunks: Array<[string, ChunkLocation]>) => void): Promise<void> {
+    const root = join(this.cache.knownDir(this.id), '..');
+    for (const kind of ['packs', 'known']) {
+      const base = join(root, kind);
+      let fans: string[];
+      try {
+        fans = await readdir(base);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      for (const fan of fans) {
+        for (const name of await readdir(join(base, fan))) {
+          const file = join(base, fan, name);
+          let chunks: Array<[string, ChunkLocation]>;
+          try {
+            chunks = recordChunks(await readFile(file, 'utf8'));
+          } catch {
+            continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
+          }
+          visit(file, chunks);
         }
       }
     }
@@ -232,4 +218,26 @@ export class Remote {
   close(): Promise<void> {
     return this.backend.close();
   }
+}
+
+/** Chunk locations a remembered record describes. Throws on a damaged record. */
+function recordChunks(text: string): Array<[string, ChunkLocation]> {
+  const o = JSON.parse(text) as { format?: string };
+  if (o.format === 'cpv-pack-index') {
+    const p = o as { pack: string; chunks: Array<[string, number, number]> };
+    if (!isHexOid(p.pack) || !Array.isArray(p.chunks)) throw new FormatError('bad pack record');
+    return p.chunks.map(([c, offset, length]) => [c, { pack: p.pack, offset, length }]);
+  }
+  if (o.format === 'cpv-tree-index') {
+    const t = parseRemoteTreeIndex(text, 'known tree');
+    const entries = parseTree(t.tree, 'known tree');
+    const out: Array<[string, ChunkLocation]> = [];
+    t.entries.forEach((loc, i) => {
+      const e = entries[i];
+      if (loc && e && e.size > 0) out.push([oidHex(e.oid), { pack: t.packs[loc[0]]!, offset: loc[1], length: e.size }]);
+    });
+    return out;
+  }
+  const m = parseRemoteManifest(text, 'known manifest');
+  return m.chunks.map(([c, length, p, offset]) => [c, { pack: m.packs[p]!, offset, length }]);
 }

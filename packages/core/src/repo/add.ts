@@ -2,6 +2,7 @@ import { lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import fg from 'fast-glob';
+import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { isValidArtifactName, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
 import type { TreeEntry } from '../store/tree.js';
@@ -133,13 +134,19 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
     const files = await listDirFiles(repo, abs);
     const total = files.reduce((n, f) => n + f.st.size, 0);
     const onBytes = progress(rel, total);
-    const entries: TreeEntry[] = [];
-    for (const f of files) {
-      opts.signal?.throwIfAborted();
-      const r = await storeFile(repo, f.abs, `${rel}/${f.path}`, f.st, state, opts, onBytes);
-      storedBytes += r.stored;
-      entries.push({ path: f.path, oid: r.oid, size: f.st.size, mode: f.mode });
-    }
+    // Files in parallel: small-file cost is dominated by per-file syscalls and fsync.
+    const limit = pLimit(repo.config.jobs);
+    const entries: TreeEntry[] = await Promise.all(
+      files.map((f) =>
+        limit(async () => {
+          opts.signal?.throwIfAborted();
+          const r = await storeFile(repo, f.abs, `${rel}/${f.path}`, f.st, state, opts, onBytes);
+          storedBytes += r.stored;
+          return { path: f.path, oid: r.oid, size: f.st.size, mode: f.mode };
+        }),
+      ),
+    );
+    if (!opts.dryRun) await repo.cache.sync();
     const oid = opts.dryRun
       ? toFileOid(await blake3Hex(Buffer.from(serializeTree(entries))))
       : (await repo.cache.writeTree(entries)).oid;
@@ -150,6 +157,7 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
     if (!st || !st.isFile()) throw new UsageError(`${rel} is not a regular file or directory`);
     const r = await storeFile(repo, abs, rel, st, state, opts, progress(rel, st.size));
     storedBytes = r.stored;
+    if (!opts.dryRun) await repo.cache.sync();
     pointer = base(previous, opts, basename(abs), 'file', r.oid, st.size);
   }
   const unchanged = previous !== undefined && JSON.stringify(previous) === JSON.stringify(pointer);
@@ -190,7 +198,7 @@ async function storeFile(repo: Repo, abs: string, rel: string, st: Stats, state:
     const oid = known ?? (await hashFile(abs, onBytes));
     return { oid, stored: (await repo.cache.hasFile(oid)) ? 0 : st.size };
   }
-  const r = await repo.cache.ingestFile(abs, repo.config.chunker, { signal: opts.signal, onProgress: onBytes });
+  const r = await repo.cache.ingestFile(abs, repo.config.chunker, { signal: opts.signal, onProgress: onBytes, size: st.size });
   const after = await statTracked(repo, abs);
   if (!after || after.size !== st.size || after.mtimeMs !== st.mtimeMs || r.size !== st.size) {
     throw new ConflictError(`${rel} changed while it was being added`, { hint: 'run the command again once the file is no longer being written' });

@@ -1,12 +1,14 @@
-import { chmod, copyFile, link, mkdir, rename, rm, stat, symlink } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { chmod, copyFile, link, rm, symlink } from 'node:fs/promises';
+import { chmodSync, constants as fsConstants, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConflictError, IntegrityError, NotFoundError } from '../errors.js';
 import type { LinkMode } from '../config/config.js';
 import type { TreeEntry } from '../store/tree.js';
 import type { ProgressEvent } from '../transfer/types.js';
-import { shortOid } from '../util/oid.js';
+import { shortOid, toFileOid } from '../util/oid.js';
+import { loadHasher } from '../hash/blake3.js';
+import { TaskGroup } from '../util/task-group.js';
 import { resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './state.js';
@@ -46,6 +48,7 @@ interface Op {
   rel: string;
   abs: string;
   oid?: string;
+  size?: number;
   mode?: number;
 }
 
@@ -84,38 +87,87 @@ export async function checkout(repo: Repo, opts: CheckoutOptions): Promise<Check
   const result: CheckoutResult = { items: plans.map((p) => p.item) };
   if (opts.dryRun) return result;
 
-  const total = plans.reduce((n, p) => n + p.ops.length, 0);
+  const ops = plans.flatMap((p) => p.ops);
+  const writes = ops.filter((o) => o.kind !== 'delete');
+  const total = writes.length;
   let done = 0;
-  const verified = new Set<string>();
-  try {
-    for (const { ops } of plans) {
-      // Deletes first: a path that changed between file and directory must be cleared
-      // before the new file or directory is created there.
-      const ordered = [...ops.filter((o) => o.kind === 'delete'), ...ops.filter((o) => o.kind !== 'delete')];
-      for (const op of ordered) {
-        opts.signal?.throwIfAborted();
-        if (op.kind === 'delete') {
-          // Planned only for content that is cached, or under --force.
-          await rm(op.abs, { force: true, recursive: true });
-          state.forget(op.rel);
-        } else {
-          const oid = op.oid!;
-          if (!verified.has(oid)) {
-            if (!(await repo.cache.verifyFile(oid))) {
-              throw new IntegrityError(`cache object ${shortOid(oid)} for ${op.rel} is corrupt (${repo.cache.filePath(oid)}); the workspace file was left as it was`, {
-                hint: `delete ${repo.cache.filePath(oid)} and run \`cpv pull\` to fetch a good copy`,
-                data: { oid, path: op.rel },
-              });
-            }
-            verified.add(oid);
-          }
-          result.linkMode = await materialize(repo.cache.filePath(oid), op.abs, op.mode ?? 0o644, repo.config.link);
-          state.record(op.rel, await stat(op.abs), oid);
-        }
-        opts.onProgress?.({ phase: 'checkout', done: ++done, total, path: op.rel });
+  const corrupt = (oid: string, rel: string): IntegrityError =>
+    new IntegrityError(`cache object ${shortOid(oid)} for ${rel} is corrupt (${repo.cache.filePath(oid)}); the workspace was left as it was`, {
+      hint: `delete ${repo.cache.filePath(oid)} and run \`cpv pull\` to fetch a good copy`,
+      data: { oid, path: rel },
+    });
+  const verified = new Map<string, Promise<void>>();
+  const verify = (oid: string, rel: string): Promise<void> => {
+    let v = verified.get(oid);
+    if (!v) {
+      v = repo.cache.verifyFile(oid).then((ok) => {
+        if (!ok) throw corrupt(oid, rel);
+      });
+      verified.set(oid, v);
+    }
+    return v;
+  };
+  const newHasher = await loadHasher();
+  const links: LinkState = { prefs: repo.config.link, disabled: new Set() };
+  const staged = new Map<Op, string>();
+  // Staging lives inside the repository (same filesystem as the workspace, so the
+  // final step is a rename) but outside the tracked paths, whose directories may
+  // still be files, or the other way round, until phase 2.
+  const stage = join(repo.root, '.cpv', 'tmp', `checkout-${randomBytes(6).toString('hex')}`);
+  mkdirSync(stage, { recursive: true });
+  let seq = 0;
+
+  // Phase 1: stage every new file, verified. Any failure removes the staged files and
+  // leaves the workspace exactly as it was.
+  const group = new TaskGroup(repo.config.jobs);
+  for (const op of writes) {
+    void group.run(async () => {
+      opts.signal?.throwIfAborted();
+      const src = repo.cache.filePath(op.oid!);
+      const tmp = join(stage, String(seq++));
+      if ((op.size ?? Infinity) <= SMALL_FILE && copyFirst(links)) {
+        // Small files: read once, verify those bytes, write exactly them. Synchronous
+        // calls: for many small files the thread-pool round trips cost more than the IO.
+        const bytes = readFileSync(src);
+        const h = newHasher();
+        h.update(bytes);
+        if (toFileOid(h.digestHex()) !== op.oid) throw corrupt(op.oid!, op.rel);
+        staged.set(op, tmp);
+        writeFileSync(tmp, bytes, { mode: op.mode ?? 0o644 });
+        chmodSync(tmp, op.mode ?? 0o644); // writeFileSync's mode is subject to the umask
+        result.linkMode = 'copy';
+      } else {
+        await verify(op.oid!, op.rel);
+        staged.set(op, tmp);
+        result.linkMode = await linkInto(src, tmp, op.mode ?? 0o644, links);
       }
+      opts.onProgress?.({ phase: 'checkout', done: ++done, total, path: op.rel });
+    });
+  }
+  try {
+    await group.all();
+  } catch (err) {
+    await group.settle();
+    rmSync(stage, { recursive: true, force: true });
+    throw err;
+  }
+
+  // Phase 2: deletions (a path may change between file and directory), then renames.
+  try {
+    for (const op of ops) {
+      if (op.kind !== 'delete') continue;
+      // Planned only for content that is cached, or under --force.
+      rmSync(op.abs, { force: true, recursive: true });
+      state.forget(op.rel);
+    }
+    for (const op of writes) {
+      mkdirSync(dirname(op.abs), { recursive: true });
+      place(staged.get(op)!, op.abs);
+      staged.delete(op);
+      state.record(op.rel, statSync(op.abs), op.oid!);
     }
   } finally {
+    rmSync(stage, { recursive: true, force: true });
     await state.save();
   }
   return result;
@@ -131,18 +183,18 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
     if (!(await repo.cache.hasFile(p.oid))) missing.push(t.path);
     const st = await statTracked(repo, t.abs);
     if (!st) {
-      ops.push({ kind: 'create', rel: t.path, abs: t.abs, oid: p.oid });
+      ops.push({ kind: 'create', rel: t.path, abs: t.abs, oid: p.oid, size: p.size });
       item.created++;
     } else if (st.isDirectory()) {
       if (!force) conflicts.push(`${t.path} (a directory where a file is tracked)`);
-      ops.push({ kind: 'delete', rel: t.path, abs: t.abs }, { kind: 'create', rel: t.path, abs: t.abs, oid: p.oid });
+      ops.push({ kind: 'delete', rel: t.path, abs: t.abs }, { kind: 'create', rel: t.path, abs: t.abs, oid: p.oid, size: p.size });
       item.updated++;
     } else {
       const ws = await workspaceOid(t.abs, t.path, st, state);
       if (ws === p.oid) item.unchanged++;
       else {
         if (!(await saved(ws))) conflicts.push(t.path);
-        ops.push({ kind: 'update', rel: t.path, abs: t.abs, oid: p.oid, mode: st.mode & 0o100 ? 0o755 : 0o644 });
+        ops.push({ kind: 'update', rel: t.path, abs: t.abs, oid: p.oid, size: p.size, mode: st.mode & 0o100 ? 0o755 : 0o644 });
         item.updated++;
       }
     }
@@ -173,7 +225,7 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
     const abs = join(t.abs, ...e.path.split('/'));
     const f = present.get(e.path);
     if (!f) {
-      ops.push({ kind: 'create', rel, abs, oid: e.oid, mode: e.mode });
+      ops.push({ kind: 'create', rel, abs, oid: e.oid, size: e.size, mode: e.mode });
       item.created++;
       continue;
     }
@@ -181,7 +233,7 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
     if (ws === e.oid && f.mode === e.mode) item.unchanged++;
     else {
       if (ws !== e.oid && !(await saved(ws))) conflicts.push(rel);
-      ops.push({ kind: 'update', rel, abs, oid: e.oid, mode: e.mode });
+      ops.push({ kind: 'update', rel, abs, oid: e.oid, size: e.size, mode: e.mode });
       item.updated++;
     }
   }
@@ -199,15 +251,55 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
   return { item, ops };
 }
 
+/** Files up to this size are checked out from memory: read once, verified, written. */
+const SMALL_FILE = 1024 * 1024;
+
+/** Whether the preferred usable link mode makes a private copy (reflink or copy). */
+function copyFirst(links: LinkState): boolean {
+  const m = links.prefs.find((p) => !links.disabled.has(p));
+  return m === 'copy' || m === 'reflink';
+}
+
 /**
- * Put a verified cache object at `dest` using the first link mode that works, through
- * a temp name in the destination directory and a rename. Returns the mode used.
+ * Move a staged file onto `dest`: a rename, replacing a file or an empty directory
+ * (the plan only replaces what is cached or forced); a copy if `dest` is on another
+ * filesystem (a tracked directory that is a mount point).
  */
-export async function materialize(src: string, dest: string, mode: number, prefs: readonly LinkMode[]): Promise<LinkMode> {
-  await mkdir(dirname(dest), { recursive: true });
-  const tmp = join(dirname(dest), `.${basename(dest)}.cpv-${randomBytes(4).toString('hex')}`);
+function place(tmp: string, dest: string): void {
+  try {
+    renameSync(tmp, dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'ENOTDIR') {
+      rmSync(dest, { recursive: true, force: true });
+      renameSync(tmp, dest);
+    } else if (code === 'EXDEV') {
+      const part = `${dest}.cpv-${randomBytes(4).toString('hex')}`;
+      copyFileSync(tmp, part);
+      renameSync(part, dest);
+      rmSync(tmp, { force: true });
+    } else throw err;
+  }
+}
+
+/** Link modes to try, and those found not to work on this filesystem during this run. */
+export interface LinkState {
+  prefs: readonly LinkMode[];
+  disabled: Set<LinkMode>;
+}
+
+/** Errors that mean "this link mode cannot work here", not "this file failed". */
+const UNSUPPORTED = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EPERM', 'EINVAL', 'ENOSYS', 'EMLINK']);
+
+/**
+ * Create `tmp` from the cache object `src` with the first link mode that works
+ * (reflink, hardlink, symlink or copy). A mode that fails for lack of support is not
+ * tried again in this run. Returns the mode used. On failure nothing is left at `tmp`.
+ */
+export async function linkInto(src: string, tmp: string, mode: number, links: LinkState): Promise<LinkMode> {
   let lastErr: unknown;
-  for (const m of prefs) {
+  for (const m of links.prefs) {
+    if (links.disabled.has(m)) continue;
     try {
       if (m === 'reflink') await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE_FORCE);
       else if (m === 'hardlink') await link(src, tmp);
@@ -215,18 +307,16 @@ export async function materialize(src: string, dest: string, mode: number, prefs
       else await copyFile(src, tmp);
       // Links share the read-only cache object; only private copies get a normal mode.
       if (m === 'reflink' || m === 'copy') await chmod(tmp, mode);
-      try {
-        await rename(tmp, dest);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EISDIR' && (err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
-        await rm(dest, { recursive: true, force: true });
-        await rename(tmp, dest);
-      }
       return m;
     } catch (err) {
       lastErr = err;
       await rm(tmp, { force: true });
+      if (UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) {
+        links.disabled.add(m);
+        continue;
+      }
+      throw err;
     }
   }
-  throw lastErr;
+  throw lastErr ?? new Error(`no link mode configured for ${tmp}`);
 }

@@ -172,7 +172,7 @@ export function globToRegExp(glob: string): RegExp {
       const close = glob.indexOf('}', i + 1);
       if (close < 0) out += '\\{';
       else {
-        out += '(?:' + glob.slice(i + 1, close).split(',').map((alt) => alt.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*')).join('|') + ')';
+        out += '(?:' + glob.slice(i + 1, close).split(',').map((alt) => alt.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')).join('|') + ')';
         i = close;
       }
     } else out += c.replace(/[.+^${}()|\\]/g, '\\$&');

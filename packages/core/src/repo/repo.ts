@@ -55,7 +55,9 @@ export async function openRepo(opts: RepoOptions): Promise<Repo> {
     await readConfigFile(paths.committed),
     await readConfigFile(paths.local),
   ];
-  const config = mergeConfig(root, layers, { ...envOverrides(opts.env ?? {}), ...opts.overrides });
+  // An override left undefined (an unset flag) must not hide the environment's value.
+  const flags = Object.fromEntries(Object.entries(opts.overrides ?? {}).filter(([, v]) => v !== undefined)) as ConfigOverrides;
+  const config = mergeConfig(root, layers, { ...envOverrides(opts.env ?? {}), ...flags });
   const cache = new Cache(config.cacheDir);
   await cache.init();
   return { root, config, cache };

@@ -1,8 +1,8 @@
-import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
-import { loadHasher } from '../hash/blake3.js';
+import { hashPath } from '../hash/hash-file.js';
 import { relPathProblem, type TreeEntry } from '../store/tree.js';
 import { toFileOid } from '../util/oid.js';
 import type { Repo } from './repo.js';
@@ -16,20 +16,7 @@ export function isInside(parent: string, child: string): boolean {
 
 /** Hash a file's whole content: its file oid. */
 export async function hashFile(path: string, onProgress?: (bytes: number) => void): Promise<string> {
-  const h = (await loadHasher())();
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      onProgress?.(bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-  return toFileOid(h.digestHex());
+  return toFileOid((await hashPath(path, onProgress)).hex);
 }
 
 /**

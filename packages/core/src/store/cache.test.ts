@@ -144,6 +144,23 @@ describe('Cache.ingestFile', () => {
     expect((await stat(cache.filePath(first.oid))).mtimeMs).toBe(mtime);
   });
 
+  it('stores the same object, manifest and result whether or not the size is passed', async () => {
+    for (const [seed, n] of [[13, 900], [14, 120_000]] as const) {
+      const bytes = seededBytes(seed, n);
+      const other = new Cache(path.join(dir, `other-${seed}`));
+      await other.init();
+      const src = await source(`s${seed}`, bytes);
+      const plain = await cache.ingestFile(src, SMALL);
+      const sized = await other.ingestFile(src, SMALL, { size: n });
+      expect(sized).toEqual(plain);
+      expect((await readFile(other.filePath(sized.oid))).equals(bytes)).toBe(true);
+      expect((await stat(other.filePath(sized.oid))).mode & 0o777).toBe(0o444);
+      expect(await other.readManifest(sized.oid)).toEqual(await cache.readManifest(plain.oid));
+      expect((await other.ingestFile(src, SMALL, { size: n })).existed).toBe(true);
+      expect(await readdir(other.tmpDir)).toEqual([]);
+    }
+  });
+
   it('leaves nothing in tmp/ after ingesting', async () => {
     await cache.ingestFile(await source('a', seededBytes(4, 50_000)), SMALL);
     await cache.ingestFile(await source('b', seededBytes(5, 10)), SMALL);

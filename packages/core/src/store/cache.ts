@@ -4,14 +4,17 @@ import { constants as fsConstants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FormatError, IntegrityError, NotFoundError } from '../errors.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
-import { scanFile, type ScanResult } from '../chunk/scan.js';
-import { blake3Hex, loadHasher } from '../hash/blake3.js';
+import { scanBytes, scanFile, type ScanResult } from '../chunk/scan.js';
+import { blake3Hex } from '../hash/blake3.js';
+import { hashPath } from '../hash/hash-file.js';
 import { fanout, oidHex, shortOid, toFileOid } from '../util/oid.js';
-import { fsyncDir, pathExists, writeAtomic } from '../util/fs-atomic.js';
+import { fsyncDir, pathExists, syncFs, writeAtomic } from '../util/fs-atomic.js';
 import { parseLocalManifest, serializeObject, type ChunkRef, type LocalManifest } from './manifest.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
 
 const CACHE_VERSION = 'cpv-cache 1\n';
+/** Files up to this size are ingested from memory (one read) instead of copy + scan. */
+const SMALL_FILE = 1024 * 1024;
 
 /** Result of putting a file into the cache. */
 export interface IngestResult extends ScanResult {
@@ -27,6 +30,8 @@ export interface IngestResult extends ScanResult {
 export class Cache {
   readonly dir: string;
   readonly tmpDir: string;
+  /** Objects written without fsync, awaiting `sync()`. */
+  private unsynced: string[] = [];
 
   constructor(dir: string) {
     this.dir = dir;
@@ -85,7 +90,17 @@ export class Cache {
    * changes meanwhile. Idempotent. If `known` is given and the object exists, the
    * source is not copied again.
    */
-  async ingestFile(src: string, params: ChunkerParams, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<IngestResult> {
+  async ingestFile(src: string, params: ChunkerParams, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void; size?: number } = {}): Promise<IngestResult> {
+    if (opts.size !== undefined && opts.size <= SMALL_FILE) {
+      // Small files: one read into memory, hash, and write only if new. Durability is
+      // batched: the caller runs `sync()` before it publishes pointers.
+      const bytes = await readFile(src);
+      const scan = await scanBytes(bytes, params);
+      opts.onProgress?.(bytes.length);
+      const existed = !(await this.putVerified(scan.oid, bytes));
+      if (scan.chunks.length > 1) await this.writeManifest({ format: 'cpv-manifest', version: 1, oid: scan.oid, size: scan.size, chunker: params, chunks: scan.chunks });
+      return { ...scan, existed };
+    }
     await mkdir(this.tmpDir, { recursive: true });
     const tmp = this.tmpPath('add');
     try {
@@ -99,6 +114,37 @@ export class Cache {
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * Store a whole file held in memory that the caller has verified hashes to `oid`.
+   * Durability is deferred to `sync()`. Returns false if the object was already there.
+   */
+  async putVerified(oid: string, bytes: Uint8Array): Promise<boolean> {
+    await this.dropIfTruncated(oid, bytes.length);
+    const written = await writeAtomic(this.filePath(oid), bytes, { exclusive: true, tmpDir: this.tmpDir, durable: false });
+    if (written === 'written') this.unsynced.push(this.filePath(oid));
+    return written === 'written';
+  }
+
+  /**
+   * Make every object written with deferred durability durable (one syncfs). Call
+   * before writing anything that references them (pointers, remote records).
+   */
+  async sync(): Promise<void> {
+    if (this.unsynced.length === 0) return;
+    const files = this.unsynced;
+    this.unsynced = [];
+    await syncFs(this.dir, files);
+  }
+
+  /**
+   * An object whose size is wrong can only be the remains of a write that a crash
+   * cut short before it was made durable: remove it so it is written again.
+   */
+  private async dropIfTruncated(oid: string, size: number): Promise<void> {
+    const have = await this.fileSize(oid);
+    if (have !== undefined && have !== size) await rm(this.filePath(oid), { force: true });
   }
 
   /**
@@ -189,27 +235,12 @@ export class Cache {
    * differ. Throws NotFoundError when absent.
    */
   async verifyFile(oid: string): Promise<boolean> {
-    const path = this.filePath(oid);
-    const newHasher = await loadHasher();
-    const h = newHasher();
-    let fh;
     try {
-      fh = await open(path, 'r');
+      return toFileOid((await hashPath(this.filePath(oid))).hex) === oid;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${shortOid(oid)} is not in the cache`);
       throw err;
     }
-    try {
-      const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        h.update(buf.subarray(0, bytesRead));
-      }
-    } finally {
-      await fh.close();
-    }
-    return toFileOid(h.digestHex()) === oid;
   }
 
   /** Size of a cached object file, or undefined if absent. */

@@ -113,7 +113,7 @@ describe('readPackIndex rejects', () => {
 
   it('a pack with a garbled end magic', async () => {
     const p = await sample();
-    p[p.length - 1] ^= 1;
+    p[p.length - 1] = p[p.length - 1]! ^ 1;
     expect(formatError(() => readPackIndex(p, 'pack x')).message).toContain('bad magic');
   });
 

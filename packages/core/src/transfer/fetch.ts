@@ -1,16 +1,16 @@
 import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
 import { IntegrityError } from '../errors.js';
-import { blake3Hex, loadHasher } from '../hash/blake3.js';
+import { blake3Hex } from '../hash/blake3.js';
+import { hashHandle } from '../hash/hash-file.js';
 import type { Cache } from '../store/cache.js';
 import { parseLocalManifest, type ChunkRef, type RemoteManifest } from '../store/manifest.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
 import type { TreeEntry } from '../store/tree.js';
 import { remoteKeys, type Remote } from '../remote/remote.js';
 import { oidHex, shortOid, toFileOid } from '../util/oid.js';
-import { writeAtomic } from '../util/fs-atomic.js';
 import type { ProgressEvent, TransferItem } from './types.js';
+import { TaskGroup } from '../util/task-group.js';
 
 /** What a fetch did, or would do with `dryRun`. */
 export interface FetchResult {
@@ -75,7 +75,6 @@ interface Want {
  */
 export async function fetchObjects(cache: Cache, remote: Remote, items: readonly TransferItem[], opts: FetchOptions): Promise<FetchResult> {
   const result: FetchResult = { upToDate: 0, files: 0, bytes: 0, reusedBytes: 0, requests: 0 };
-  const limit = pLimit(opts.jobs);
   const jobs = new Map<string, FileJob>();
   const wants = new Map<string, Want>();
   const local = new Map<string, { file: string; offset: number }>();
@@ -159,16 +158,17 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   result.requests = requests.length;
   if (opts.dryRun || jobs.size === 0) return result;
 
-  const newHasher = await loadHasher();
   let done = 0;
   const total = result.bytes;
-  const finished: Promise<void>[] = [];
+  // Fail fast: after the first error no further task starts, and cleanup waits for
+  // the ones running, so nothing lands in the cache after fetch has reported failure.
+  const group = new TaskGroup(opts.jobs);
   const place = async (w: Want, bytes: Uint8Array): Promise<void> => {
     for (const p of w.places) {
       const job = p.job;
       if (job.single) {
         // The chunk is the whole file and was verified against the file oid.
-        await writeAtomic(cache.filePath(job.oid), bytes, { exclusive: true, tmpDir: cache.tmpDir });
+        await cache.putVerified(job.oid, bytes);
       } else {
         if (!job.fh) {
           job.tmp = cache.tmpPath('fetch');
@@ -176,47 +176,42 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
         }
         await (await job.fh).write(bytes, 0, bytes.length, p.offset);
       }
-      if (--job.remaining === 0 && !job.single) finished.push(finishJob(cache, job, newHasher));
+      if (--job.remaining === 0 && !job.single) void group.run(() => finishJob(cache, job));
     }
   };
 
   try {
-    // Local copies first (cheap), then ranged downloads in parallel.
-    await Promise.all(
-      [...wants.values()].filter((w) => local.has(w.chunk)).map((w) =>
-        limit(async () => {
-          const src = local.get(w.chunk)!;
-          const bytes = await readRange(src.file, src.offset, w.length);
-          if (bytes.length !== w.length || (await blake3Hex(bytes)) !== w.chunk) {
-            // A damaged local copy: fall back to the remote.
-            const got = await remote.backend.load(remoteKeys.pack(w.pack), { offset: w.offset, length: w.length, signal: opts.signal });
-            await verifyChunk(got, w, remote);
-            await place(w, got);
-            return;
-          }
+    // Chunks already in the cache are copied (cheap); the rest come in ranged requests.
+    for (const w of wants.values()) {
+      if (!local.has(w.chunk)) continue;
+      void group.run(async () => {
+        const src = local.get(w.chunk)!;
+        const bytes = await readRange(src.file, src.offset, w.length);
+        if (bytes.length === w.length && (await blake3Hex(bytes)) === w.chunk) return place(w, bytes);
+        // A damaged local copy: fall back to the remote.
+        const got = await remote.backend.load(remoteKeys.pack(w.pack), { offset: w.offset, length: w.length, signal: opts.signal });
+        await verifyChunk(got, w, remote);
+        await place(w, got);
+      });
+    }
+    for (const r of requests) {
+      void group.run(async () => {
+        opts.signal?.throwIfAborted();
+        const buf = await remote.backend.load(remoteKeys.pack(r.pack), { offset: r.start, length: r.end - r.start, signal: opts.signal });
+        for (const w of r.wants) {
+          const at = w.offset - r.start;
+          const bytes = buf.subarray(at, at + w.length);
+          await verifyChunk(bytes, w, remote);
           await place(w, bytes);
-        }),
-      ),
-    );
-    await Promise.all(
-      requests.map((r) =>
-        limit(async () => {
-          opts.signal?.throwIfAborted();
-          const buf = await remote.backend.load(remoteKeys.pack(r.pack), { offset: r.start, length: r.end - r.start, signal: opts.signal });
-          for (const w of r.wants) {
-            const at = w.offset - r.start;
-            const bytes = buf.subarray(at, at + w.length);
-            await verifyChunk(bytes, w, remote);
-            await place(w, bytes);
-            done += w.length;
-            opts.onProgress?.({ phase: 'download', done, total });
-          }
-        }),
-      ),
-    );
-    await Promise.all(finished);
+          done += w.length;
+          opts.onProgress?.({ phase: 'download', done, total });
+        }
+      });
+    }
+    await group.all();
+    await cache.sync();
   } finally {
-    await Promise.allSettled(finished);
+    await group.settle();
     for (const job of jobs.values()) {
       // Best effort: the handle may already be closed, or never have opened.
       if (job.fh) await job.fh.then((fh) => fh.close()).catch(() => undefined);
@@ -235,21 +230,13 @@ async function verifyChunk(bytes: Uint8Array, w: Want, remote: Remote): Promise<
   }
 }
 
-async function finishJob(cache: Cache, job: FileJob, newHasher: () => { update(d: Uint8Array): void; digestHex(): string }): Promise<void> {
+async function finishJob(cache: Cache, job: FileJob): Promise<void> {
   const fh = await job.fh!;
   await fh.sync();
-  const h = newHasher();
-  const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-  let pos = 0;
-  for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-    if (bytesRead === 0) break;
-    h.update(buf.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
+  const { hex, size } = await hashHandle(fh);
   await fh.close();
   job.fh = undefined;
-  if (pos !== job.size || toFileOid(h.digestHex()) !== job.oid) {
+  if (size !== job.size || toFileOid(hex) !== job.oid) {
     throw new IntegrityError(`${job.path} (${shortOid(job.oid)}) assembled from the remote does not match its oid`, { data: { oid: job.oid, path: job.path } });
   }
   // The chunk list first: a cached file with a manifest is a source of chunks for

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import pLimit from 'p-limit';
-import { NotFoundError, RemoteError } from '../errors.js';
+import { IntegrityError, NotFoundError, RemoteError } from '../errors.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
 import { blake3Hex } from '../hash/blake3.js';
 import type { Cache } from '../store/cache.js';
@@ -10,6 +11,7 @@ import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { remoteKeys, type ChunkLocation, type Remote } from '../remote/remote.js';
 import { shortOid } from '../util/oid.js';
 import type { ProgressEvent, TransferItem } from './types.js';
+import { TaskGroup } from '../util/task-group.js';
 
 /** What a push did, or would do with `dryRun`. */
 export interface PushResult {
@@ -37,6 +39,8 @@ export interface PushOptions {
   dryRun?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /** Internal: set on the second attempt after stale remote knowledge was dropped. */
+  retried?: boolean;
 }
 
 interface FileWork {
@@ -125,26 +129,21 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
 
   // 3. Packs: read chunks from cached files in order, seal ~packSize packs, upload in parallel.
   const uploaded = new Map<string, ChunkLocation>();
-  const uploads: Promise<void>[] = [];
-  const inflight = new Set<Promise<void>>();
+  const uploads = new TaskGroup(opts.jobs);
   const handles = new Map<string, FileHandle>();
   let sent = 0;
   const uploadPack = (builder: PackBuilder): void => {
     const sealed = builder.seal();
-    const task = limit(async () => {
-        const packOid = await blake3Hex(sealed.bytes);
-        await remote.backend.save(remoteKeys.pack(packOid), sealed.bytes, { signal: opts.signal, size: sealed.bytes.length });
-        await remote.rememberPack(packOid, sealed.entries);
-        for (const e of sealed.entries) uploaded.set(e.oid, { pack: packOid, offset: e.offset, length: e.length });
-        result.packs++;
-        result.wireBytes += sealed.bytes.length;
-        sent += sealed.entries.reduce((n, e) => n + e.length, 0);
-        opts.onProgress?.({ phase: 'upload', done: sent, total });
+    void uploads.run(async () => {
+      const packOid = await blake3Hex(sealed.bytes);
+      await remote.backend.save(remoteKeys.pack(packOid), sealed.bytes, { signal: opts.signal, size: sealed.bytes.length });
+      await remote.rememberPack(packOid, sealed.entries);
+      for (const e of sealed.entries) uploaded.set(e.oid, { pack: packOid, offset: e.offset, length: e.length });
+      result.packs++;
+      result.wireBytes += sealed.bytes.length;
+      sent += sealed.entries.reduce((n, e) => n + e.length, 0);
+      opts.onProgress?.({ phase: 'upload', done: sent, total });
     });
-    uploads.push(task);
-    inflight.add(task);
-    const settle = (): void => void inflight.delete(task);
-    task.then(settle, settle);
   };
   try {
     let builder = new PackBuilder();
@@ -162,22 +161,28 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
       }
       const bytes = Buffer.allocUnsafe(p.length);
       const { bytesRead } = await fh.read(bytes, 0, p.length, p.offset);
-      if (bytesRead !== p.length) throw new NotFoundError(`cache object ${shortOid(p.fileOid)} is shorter than its manifest says`, { hint: 'run `cpv add` again on the file' });
+      // Never publish a corrupt cache object: every chunk is rehashed on its way out.
+      if (bytesRead !== p.length || (await blake3Hex(bytes)) !== p.oid) {
+        throw new IntegrityError(`cache object ${shortOid(p.fileOid)} is corrupt (${cache.filePath(p.fileOid)}); nothing was published`, {
+          hint: 'delete it and run `cpv add` on the file again (or `cpv fetch` it from a remote that has a good copy)',
+          data: { oid: p.fileOid },
+        });
+      }
       builder.add(p.oid, bytes);
       if (builder.size >= opts.packSize) {
         uploadPack(builder);
         builder = new PackBuilder();
-        // Bound memory: at most `jobs` sealed packs waiting.
-        while (inflight.size >= opts.jobs) await Promise.race(inflight);
+        // Bound memory: at most `jobs` sealed packs waiting besides those uploading.
+        while (uploads.pending >= opts.jobs) await uploads.next();
       }
     }
     if (builder.count > 0) uploadPack(builder);
   } finally {
     for (const h of handles.values()) await h.close();
     // Never leave uploads running behind a failure.
-    await Promise.allSettled(uploads);
+    await uploads.settle();
   }
-  await Promise.all(uploads);
+  await uploads.all();
 
   // 4. Chunks referenced from earlier pushes: their packs must still be there.
   const locate = (c: string): ChunkLocation => uploaded.get(c) ?? known.get(c)!;
@@ -190,59 +195,53 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
   const gone = (await Promise.all([...foreignPacks].map((p) => limit(async () => ((await remote.backend.exists(remoteKeys.pack(p))) ? undefined : p))))).filter(
     (p): p is string => p !== undefined,
   );
+  if (gone.length > 0 && !opts.retried) {
+    // Stale knowledge (the remote lost packs, e.g. it was wiped): forget it and plan
+    // again. Nothing was published yet; at worst some chunks are uploaded twice.
+    await remote.forgetPacks(new Set(gone));
+    return push(cache, remote, items, { ...opts, retried: true });
+  }
   if (gone.length > 0) {
     throw new RemoteError(`remote "${remote.name}" no longer has ${gone.length} pack(s) this push relies on (e.g. ${gone[0]!.slice(0, 12)}); nothing was published`, {
-      hint: `remove ${cache.knownDir(remote.id)} (stale knowledge of the remote) and push again`,
+      // The whole per-remote directory: known manifests and trees, and uploaded packs.
+      hint: `remove ${dirname(cache.knownDir(remote.id))} (stale knowledge of the remote) and push again`,
       data: { packs: gone },
     });
   }
 
-  // 5. Manifests, then trees.
-  await Promise.all(
-    [...files.values()].map((f) =>
-      limit(async () => {
-        const packs: string[] = [];
-        const packIndex = new Map<string, number>();
-        const chunks = f.chunks.map(([c, length]): [string, number, number, number] => {
-          const loc = locate(c);
-          let pi = packIndex.get(loc.pack);
-          if (pi === undefined) {
-            pi = packs.push(loc.pack) - 1;
-            packIndex.set(loc.pack, pi);
-          }
-          return [c, length, pi, loc.offset];
-        });
-        const m: RemoteManifest = { format: 'cpv-manifest', version: 1, oid: f.oid, size: f.size, chunker: opts.chunker, packs, chunks };
-        const body = Buffer.from(JSON.stringify(m) + '\n');
-        await remote.backend.save(remoteKeys.manifest(f.oid), body, { signal: opts.signal });
-        result.wireBytes += body.length;
-        await remote.remember(f.oid, m);
-      }),
-    ),
-  );
-  await Promise.all(
-    dirs.map((d) =>
-      limit(async () => {
-        const packs: string[] = [];
-        const packIndex = new Map<string, number>();
-        const entries = d.chunks.map((c): [number, number] | null => {
-          if (c.length !== 1) return null;
-          const loc = locate(c[0]![0]);
-          let pi = packIndex.get(loc.pack);
-          if (pi === undefined) {
-            pi = packs.push(loc.pack) - 1;
-            packIndex.set(loc.pack, pi);
-          }
-          return [pi, loc.offset];
-        });
-        const idx: RemoteTreeIndex = { format: 'cpv-tree-index', version: 1, oid: d.oid, tree: serializeTree(d.entries), packs, entries };
-        const body = Buffer.from(JSON.stringify(idx) + '\n');
-        await remote.backend.save(remoteKeys.tree(d.oid), body, { signal: opts.signal });
-        result.wireBytes += body.length;
-        await remote.remember(d.oid, idx);
-      }),
-    ),
-  );
+  // 5. Manifests, then trees: a record is published only after what it points to.
+  const records = new TaskGroup(opts.jobs);
+  for (const f of files.values()) {
+    void records.run(async () => {
+      const table = new PackTable();
+      const chunks = f.chunks.map(([c, length]): [string, number, number, number] => {
+        const loc = locate(c);
+        return [c, length, table.index(loc.pack), loc.offset];
+      });
+      const m: RemoteManifest = { format: 'cpv-manifest', version: 1, oid: f.oid, size: f.size, chunker: opts.chunker, packs: table.packs, chunks };
+      const body = Buffer.from(JSON.stringify(m) + '\n');
+      await remote.backend.save(remoteKeys.manifest(f.oid), body, { signal: opts.signal });
+      result.wireBytes += body.length;
+      await remote.remember(f.oid, m);
+    });
+  }
+  await records.all();
+  for (const d of dirs) {
+    void records.run(async () => {
+      const table = new PackTable();
+      const entries = d.chunks.map((c): [number, number] | null => {
+        if (c.length !== 1) return null;
+        const loc = locate(c[0]![0]);
+        return [table.index(loc.pack), loc.offset];
+      });
+      const idx: RemoteTreeIndex = { format: 'cpv-tree-index', version: 1, oid: d.oid, tree: serializeTree(d.entries), packs: table.packs, entries };
+      const body = Buffer.from(JSON.stringify(idx) + '\n');
+      await remote.backend.save(remoteKeys.tree(d.oid), body, { signal: opts.signal });
+      result.wireBytes += body.length;
+      await remote.remember(d.oid, idx);
+    });
+  }
+  await records.all();
   return result;
 }
 
@@ -260,3 +259,18 @@ async function cachedChunks(cache: Cache, oid: string, size: number, path: strin
   }
 }
 
+
+/** The `packs` list of a manifest or tree index: each pack once, in first-use order. */
+class PackTable {
+  readonly packs: string[] = [];
+  private readonly at = new Map<string, number>();
+
+  index(pack: string): number {
+    let i = this.at.get(pack);
+    if (i === undefined) {
+      i = this.packs.push(pack) - 1;
+      this.at.set(pack, i);
+    }
+    return i;
+  }
+}

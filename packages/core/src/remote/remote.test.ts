@@ -1,0 +1,188 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DirectoryBackend } from '../backend/directory.js';
+import { ConfigError, FormatError, IntegrityError, NotFoundError } from '../errors.js';
+import { DEFAULT_CHUNKER } from '../chunk/fastcdc.js';
+import { mergeConfig } from '../config/config.js';
+import { blake3Hex } from '../hash/blake3.js';
+import { Cache } from '../store/cache.js';
+import type { RemoteManifest, RemoteTreeIndex } from '../store/manifest.js';
+import { serializeTree } from '../store/tree.js';
+import { openBackend, Remote, remoteIdOf, remoteKeys } from './remote.js';
+
+const hex = (c: string): string => c.repeat(64);
+const FILE = 'b3:' + hex('f');
+
+let root: string;
+let cache: Cache;
+let remoteDir: string;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'cpv-remote-'));
+  cache = new Cache(path.join(root, 'cache'));
+  await cache.init();
+  remoteDir = path.join(root, 'remote');
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+}
+
+describe('remote keys and ids', () => {
+  it('lays out packs, manifests and trees with a 2-hex fan-out', () => {
+    expect(remoteKeys.pack(hex('a'))).toBe(`packs/aa/${'a'.repeat(62)}`);
+    expect(remoteKeys.manifest(FILE)).toBe(`manifests/ff/${'f'.repeat(62)}`);
+    expect(remoteKeys.tree(FILE)).toBe(`trees/ff/${'f'.repeat(62)}`);
+  });
+
+  it('derives the remote id from the first 16 hex of BLAKE3(url)', async () => {
+    expect(await remoteIdOf('/mnt/r')).toBe((await blake3Hex(Buffer.from('/mnt/r'))).slice(0, 16));
+    expect(await remoteIdOf('/mnt/r')).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
+
+describe('Remote.open / openBackend', () => {
+  it('opens the default remote, resolving a relative path against the root', async () => {
+    const config = mergeConfig(root, [{ core: { remote: 'origin' }, remotes: { origin: { url: 'remote' } } }]);
+    const remote = await Remote.open(config, root, cache);
+    expect(remote.name).toBe('origin');
+    expect(remote.backend.location).toBe(remoteDir);
+    expect(remote.id).toBe(await remoteIdOf(remoteDir));
+  });
+
+  it('throws ConfigError when no remote is given and none is the default', async () => {
+    const err = await rejection(Remote.open(mergeConfig(root, []), root, cache));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toBe('no remote given and no default remote is set');
+  });
+
+  it('throws ConfigError for an unknown remote, listing the configured ones', async () => {
+    const config = mergeConfig(root, [{ remotes: { a: { url: '/a' }, b: { url: '/b' } } }]);
+    const err = await rejection(Remote.open(config, root, cache, 'c'));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toBe('unknown remote "c"');
+    expect((err as ConfigError).hint).toBe('configured remotes: a, b');
+  });
+
+  it('rejects an unsupported URL scheme with ConfigError', async () => {
+    const err = await rejection(openBackend('s3', { url: 's3://bucket/prefix' }, root));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toBe('remote "s3": unsupported URL scheme "s3://"');
+  });
+
+  it('accepts a file:// URL', async () => {
+    const b = await openBackend('f', { url: `file://${remoteDir}` }, root);
+    expect(b.location).toBe(remoteDir);
+  });
+});
+
+describe('Remote', () => {
+  let remote: Remote;
+  let backend: DirectoryBackend;
+  beforeEach(async () => {
+    backend = new DirectoryBackend(remoteDir);
+    remote = await Remote.fromBackend('origin', backend, cache);
+  });
+
+  const manifest = (over: Partial<RemoteManifest> = {}): RemoteManifest => ({
+    format: 'cpv-manifest',
+    version: 1,
+    oid: FILE,
+    size: 30,
+    chunker: { ...DEFAULT_CHUNKER },
+    packs: [hex('a'), hex('b')],
+    chunks: [
+      [hex('1'), 10, 0, 8],
+      [hex('2'), 20, 1, 100],
+    ],
+    ...over,
+  });
+
+  it('writes the marker once', async () => {
+    await remote.ensureMarker();
+    await remote.ensureMarker();
+    expect(Buffer.from(await backend.load('cpv-remote.json')).toString()).toBe('{"format":"cpv-remote","version":1}\n');
+  });
+
+  it('loads a manifest and remembers it; knownChunks then locates its chunks', async () => {
+    await backend.save(remoteKeys.manifest(FILE), Buffer.from(JSON.stringify(manifest())));
+    expect(await remote.hasManifest(FILE)).toBe(true);
+    expect(await remote.loadManifest(FILE)).toEqual(manifest());
+    const known = await remote.knownChunks();
+    expect(known.get(hex('1'))).toEqual({ pack: hex('a'), offset: 8, length: 10 });
+    expect(known.get(hex('2'))).toEqual({ pack: hex('b'), offset: 100, length: 20 });
+  });
+
+  it('knows chunks of uploaded packs, and of single-chunk files of remembered trees', async () => {
+    await remote.rememberPack(hex('c'), [{ oid: hex('3'), offset: 8, length: 5 }]);
+    const tree = serializeTree([
+      { path: 'a', oid: 'b3:' + hex('4'), size: 7, mode: 0o644 },
+      { path: 'b', oid: 'b3:' + hex('5'), size: 0, mode: 0o644 },
+      { path: 'c', oid: 'b3:' + hex('6'), size: 99_999, mode: 0o644 },
+    ]);
+    const oid = 'b3:' + (await blake3Hex(Buffer.from(tree)));
+    const index: RemoteTreeIndex = { format: 'cpv-tree-index', version: 1, oid, tree, packs: [hex('d')], entries: [[0, 8], null, null] };
+    await remote.remember(oid, index);
+    const known = await remote.knownChunks();
+    expect(Object.fromEntries(known)).toEqual({
+      [hex('3')]: { pack: hex('c'), offset: 8, length: 5 },
+      [hex('4')]: { pack: hex('d'), offset: 8, length: 7 },
+    });
+  });
+
+  it('ignores damaged knowledge: it is a hint', async () => {
+    await remote.remember(FILE, manifest());
+    const dir = path.join(cache.knownDir(remote.id), 'ee');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'e'.repeat(62)), '{"format":"cpv-manifest"');
+    expect((await remote.knownChunks()).size).toBe(2);
+  });
+
+  it('keeps knowledge per remote', async () => {
+    await remote.remember(FILE, manifest());
+    const other = await Remote.fromBackend('backup', new DirectoryBackend(path.join(root, 'other')), cache);
+    expect((await other.knownChunks()).size).toBe(0);
+  });
+
+  it('loadManifest throws NotFoundError naming the remote, and FormatError for a malformed one', async () => {
+    const err = await rejection(remote.loadManifest(FILE));
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).message).toBe(`file b3:ffffffffffff is not on remote "origin" (${remoteDir})`);
+    await backend.save(remoteKeys.manifest(FILE), Buffer.from(JSON.stringify(manifest({ size: 31 }))));
+    const bad = await rejection(remote.loadManifest(FILE));
+    expect(bad).toBeInstanceOf(FormatError);
+    expect((bad as FormatError).message).toBe('remote manifest b3:ffffffffffff on origin: chunk lengths sum to 30, not the size 31');
+    expect((await remote.knownChunks()).size).toBe(0);
+  });
+
+  it('loadManifest rejects a manifest stored under the wrong oid', async () => {
+    const other = 'b3:' + hex('e');
+    await backend.save(remoteKeys.manifest(other), Buffer.from(JSON.stringify(manifest())));
+    await expect(remote.loadManifest(other)).rejects.toBeInstanceOf(FormatError);
+  });
+
+  it('loadTree checks the hash and the number of locations', async () => {
+    const tree = serializeTree([{ path: 'a', oid: 'b3:' + hex('4'), size: 7, mode: 0o644 }]);
+    const oid = 'b3:' + (await blake3Hex(Buffer.from(tree)));
+    const index: RemoteTreeIndex = { format: 'cpv-tree-index', version: 1, oid, tree, packs: [hex('d')], entries: [[0, 8]] };
+    await backend.save(remoteKeys.tree(oid), Buffer.from(JSON.stringify(index)));
+    expect((await remote.loadTree(oid)).entries).toEqual([{ path: 'a', oid: 'b3:' + hex('4'), size: 7, mode: 0o644 }]);
+
+    await backend.save(remoteKeys.tree(oid), Buffer.from(JSON.stringify({ ...index, entries: [[0, 8], null] })));
+    const err = await rejection(remote.loadTree(oid));
+    expect(err).toBeInstanceOf(FormatError);
+    expect((err as FormatError).message).toContain('2 locations for 1 entries');
+
+    await backend.save(remoteKeys.tree(oid), Buffer.from(JSON.stringify({ ...index, tree: tree.replace(' 7 ', ' 8 ') })));
+    await expect(remote.loadTree(oid)).rejects.toBeInstanceOf(IntegrityError);
+  });
+});
