@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 PNPM="npx -y pnpm@10.34.9"
 $PNPM install --frozen-lockfile --reporter=silent
 node scripts/build.js
+# Type-check the tests too (vitest strips types without checking them).
+node node_modules/typescript/bin/tsc -p tsconfig.test.json
 exec node scripts/run-tests.js "$@"

@@ -219,6 +219,10 @@ describe('parsePointer rejects', () => {
     ['an unsafe integer', '9007199254740993'],
     ['infinite', '.inf'],
     ['null', 'null'],
+    ['hexadecimal', '0x10'],
+    ['in exponent notation', '1e3'],
+    ['signed', '+5'],
+    ['zero-padded', '010'],
   ])('a size that is %s', (_, size) => {
     const e = parseError(text({ size }));
     expect(e.line).toBe(6);

@@ -84,7 +84,14 @@ export function parsePointer(text: string, file: string, pointerName: string = b
     if (!KNOWN_KEYS.has(key)) {
       throw new PointerParseError(file, `unknown key "${key}" (expected one of ${KEY_ORDER.join(', ')})`, lineOf(pair));
     }
-    values.set(key, { value: js[key], line: lineOf(pair) });
+    let value = js[key];
+    // Counts must be written as plain decimal integers: `0x10`, `1e3` or `+5` parse as
+    // numbers in YAML but are not what cpv writes, so a pointer using them was edited
+    // by hand or by something else; reject rather than guess.
+    if (typeof value === 'number' && isScalar(pair.value) && !/^(0|[1-9][0-9]*)$/.test(String(pair.value.source ?? ''))) {
+      value = String(pair.value.source ?? value);
+    }
+    values.set(key, { value, line: lineOf(pair) });
   }
   const need = (key: string): { value: unknown; line: number | undefined } => {
     const v = values.get(key);

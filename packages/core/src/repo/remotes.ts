@@ -54,6 +54,11 @@ export async function remoteList(repo: Repo): Promise<RemoteInfo[]> {
 /** Remove a remote from the file(s) that define it; clears it as default. Throws NotFoundError. */
 export async function remoteRemove(repo: Repo, name: string, opts: RemoteEditOptions = {}): Promise<void> {
   if (!repo.config.remotes[name]) throw new NotFoundError(`no remote named "${name}"`, { hint: 'see `cpv remote list`' });
+  const paths = configPaths(repo.root);
+  const defined = [await readConfigFile(paths.committed), await readConfigFile(paths.local)].some((f) => f.remotes?.[name]);
+  if (!defined) {
+    throw new ConfigError(`remote "${name}" is defined in your user configuration, not in this repository`, { hint: 'edit ~/.config/cpv/config to remove it' });
+  }
   for (const local of [false, true]) {
     await edit(repo, local, opts.dryRun, (f) => {
       if (f.remotes?.[name]) delete f.remotes[name];
