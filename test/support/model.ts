@@ -1,18 +1,8 @@
 import { chmod, mkdir, open, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT } from './cpv.js';
-
-// hash-wasm is resolved through @cpv/core, where it is always installed. cpv itself
-// hashes with the native binding when it loads (hash-wasm is only its fallback), so the
-// tests check cpv's oids against an independent implementation.
-const requireFromCore = createRequire(join(REPO_ROOT, 'packages', 'core', 'package.json'));
-interface Blake3 {
-  init(): void;
-  update(data: Uint8Array): void;
-  digest(encoding: 'hex'): string;
-}
-const { createBLAKE3 } = requireFromCore('hash-wasm') as { createBLAKE3: () => Promise<Blake3> };
+// cpv hashes with the native BLAKE3 binding when it loads (hash-wasm is only its
+// fallback), so the tests check cpv's oids against an independent implementation.
+import { createBLAKE3 } from 'hash-wasm';
 
 const MiB = 1024 * 1024;
 

@@ -113,44 +113,52 @@ describe('Remote', () => {
     expect(Buffer.from(await backend.load('cpv-remote.json')).toString()).toBe('{"format":"cpv-remote","version":1}\n');
   });
 
-  it('loads a manifest and remembers it; knownChunks then locates its chunks', async () => {
+  it('does not turn a manifest it merely read into knowledge', async () => {
     await backend.save(remoteKeys.manifest(FILE), Buffer.from(JSON.stringify(manifest())));
     expect(await remote.hasManifest(FILE)).toBe(true);
     expect(await remote.loadManifest(FILE)).toEqual(manifest());
-    const known = await remote.knownChunks();
-    expect(known.get(hex('1'))).toEqual({ pack: hex('a'), offset: 8, length: 10 });
-    expect(known.get(hex('2'))).toEqual({ pack: hex('b'), offset: 100, length: 20 });
+    expect((await remote.knownChunks()).size).toBe(0);
   });
 
-  it('knows chunks of uploaded packs, and of single-chunk files of remembered trees', async () => {
-    await remote.rememberPack(hex('c'), [{ oid: hex('3'), offset: 8, length: 5 }]);
-    const tree = serializeTree([
-      { path: 'a', oid: 'b3:' + hex('4'), size: 7, mode: 0o644 },
-      { path: 'b', oid: 'b3:' + hex('5'), size: 0, mode: 0o644 },
-      { path: 'c', oid: 'b3:' + hex('6'), size: 99_999, mode: 0o644 },
+  it('knows the locations it was told were proven, across records', async () => {
+    await remote.rememberLocations([[hex('3'), { pack: hex('c'), offset: 8, length: 5 }]]);
+    await remote.rememberLocations([
+      [hex('4'), { pack: hex('d'), offset: 8, length: 7 }],
+      [hex('5'), { pack: hex('d'), offset: 15, length: 9 }],
     ]);
-    const oid = 'b3:' + (await blake3Hex(Buffer.from(tree)));
-    const index: RemoteTreeIndex = { format: 'cpv-tree-index', version: 1, oid, tree, packs: [hex('d')], entries: [[0, 8], null, null] };
-    await remote.remember(oid, index);
-    const known = await remote.knownChunks();
-    expect(Object.fromEntries(known)).toEqual({
+    await remote.rememberLocations([]);
+    expect(Object.fromEntries(await remote.knownChunks())).toEqual({
       [hex('3')]: { pack: hex('c'), offset: 8, length: 5 },
       [hex('4')]: { pack: hex('d'), offset: 8, length: 7 },
+      [hex('5')]: { pack: hex('d'), offset: 15, length: 9 },
     });
   });
 
+  it('forgets every record that points into a vanished pack', async () => {
+    await remote.rememberLocations([[hex('3'), { pack: hex('c'), offset: 8, length: 5 }]]);
+    await remote.rememberLocations([
+      [hex('4'), { pack: hex('d'), offset: 8, length: 7 }],
+      [hex('5'), { pack: hex('c'), offset: 15, length: 9 }],
+    ]);
+    await remote.rememberLocations([[hex('6'), { pack: hex('e'), offset: 8, length: 1 }]]);
+    await remote.forgetPacks(new Set([hex('c')]));
+    expect([...(await remote.knownChunks()).keys()]).toEqual([hex('6')]);
+  });
+
   it('ignores damaged knowledge: it is a hint', async () => {
-    await remote.remember(FILE, manifest());
+    await remote.rememberLocations([[hex('3'), { pack: hex('c'), offset: 8, length: 5 }]]);
     const dir = path.join(cache.knownDir(remote.id), 'ee');
     await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'e'.repeat(62)), '{"format":"cpv-manifest"');
-    expect((await remote.knownChunks()).size).toBe(2);
+    await writeFile(path.join(dir, 'e'.repeat(62)), '{"format":"cpv-locations"');
+    await writeFile(path.join(dir, 'f'.repeat(62)), JSON.stringify({ format: 'cpv-locations', version: 1, chunks: [['zz', hex('c'), 0, 1]] }));
+    expect((await remote.knownChunks()).size).toBe(1);
   });
 
   it('keeps knowledge per remote', async () => {
-    await remote.remember(FILE, manifest());
+    await remote.rememberLocations([[hex('3'), { pack: hex('c'), offset: 8, length: 5 }]]);
     const other = await Remote.fromBackend('backup', new DirectoryBackend(path.join(root, 'other')), cache);
     expect((await other.knownChunks()).size).toBe(0);
+    expect((await remote.knownChunks()).size).toBe(1);
   });
 
   it('loadManifest throws NotFoundError naming the remote, and FormatError for a malformed one', async () => {

@@ -9,7 +9,6 @@ import type { Cache } from '../store/cache.js';
 import {
   parseRemoteManifest,
   parseRemoteTreeIndex,
-  serializeObject,
   type RemoteManifest,
   type RemoteTreeIndex,
 } from '../store/manifest.js';
@@ -106,14 +105,12 @@ export class Remote {
   }
 
   /**
-   * Load and validate a file's remote manifest, and remember it. Throws NotFoundError
+   * Load and validate a file's remote manifest. Throws NotFoundError
    * when the remote does not have the file, FormatError when it is malformed.
    */
   async loadManifest(oid: string, signal?: AbortSignal): Promise<RemoteManifest> {
     const text = await this.loadText(remoteKeys.manifest(oid), `file ${shortOid(oid)}`, signal);
-    const m = parseRemoteManifest(text, `remote manifest ${shortOid(oid)} on ${this.name}`, oid);
-    await this.remember(oid, m);
-    return m;
+    return parseRemoteManifest(text, `remote manifest ${shortOid(oid)} on ${this.name}`, oid);
   }
 
   /**
@@ -129,24 +126,22 @@ export class Remote {
     }
     const entries = parseTree(index.tree, what);
     if (index.entries.length !== entries.length) throw new FormatError(`${what}: ${index.entries.length} locations for ${entries.length} entries`);
-    await this.remember(oid, index);
     return { index, entries };
   }
 
-  /** Record a manifest or tree index as known to be on this remote. Idempotent. */
-  async remember(oid: string, obj: RemoteManifest | RemoteTreeIndex): Promise<void> {
-    const path = join(this.cache.knownDir(this.id), fanout(oidHex(oid)));
-    await writeAtomic(path, Buffer.from(serializeObject(obj)), { exclusive: true, tmpDir: this.cache.tmpDir });
-  }
-
   /**
-   * Record the index of a pack this client uploaded, so a push interrupted before its
-   * manifests were written resumes without uploading those chunks again. Idempotent.
+   * Record chunk locations on this remote that this client has proven: chunks it
+   * uploaded, or downloaded and verified. Only proven locations become dedup
+   * knowledge, so a damaged or hostile remote record can never be copied into a new
+   * manifest. Idempotent.
    */
-  async rememberPack(packOid: string, entries: ReadonlyArray<{ oid: string; offset: number; length: number }>): Promise<void> {
-    const path = join(this.cache.knownDir(this.id), '..', 'packs', fanout(packOid));
-    const body = JSON.stringify({ format: 'cpv-pack-index', version: 1, pack: packOid, chunks: entries.map((e) => [e.oid, e.offset, e.length]) }) + '\n';
-    await writeAtomic(path, Buffer.from(body), { exclusive: true, tmpDir: this.cache.tmpDir });
+  async rememberLocations(chunks: ReadonlyArray<[oid: string, loc: ChunkLocation]>): Promise<void> {
+    if (chunks.length === 0) return;
+    const body = Buffer.from(
+      JSON.stringify({ format: 'cpv-locations', version: 1, chunks: chunks.map(([c, l]) => [c, l.pack, l.offset, l.length]) }) + '\n',
+    );
+    const path = join(this.cache.knownDir(this.id), fanout(await blake3Hex(body)));
+    await writeAtomic(path, body, { exclusive: true, tmpDir: this.cache.tmpDir });
   }
 
   /**
@@ -174,29 +169,26 @@ export class Remote {
     await Promise.all(stale.map((f) => rm(f, { force: true })));
   }
 
-  /** Visit each remembered record (pack index, manifest, tree index) with its chunk locations. Damaged records are skipped. */
+  /** Visit each remembered record with its chunk locations. Damaged records are skipped. */
   private async eachRecord(visit: (file: string, chunks: Array<[string, ChunkLocation]>) => void): Promise<void> {
-    const root = join(this.cache.knownDir(this.id), '..');
-    for (const kind of ['packs', 'known']) {
-      const base = join(root, kind);
-      let fans: string[];
-      try {
-        fans = await readdir(base);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
-      for (const fan of fans) {
-        for (const name of await readdir(join(base, fan))) {
-          const file = join(base, fan, name);
-          let chunks: Array<[string, ChunkLocation]>;
-          try {
-            chunks = recordChunks(await readFile(file, 'utf8'));
-          } catch {
-            continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
-          }
-          visit(file, chunks);
+    const base = this.cache.knownDir(this.id);
+    let fans: string[];
+    try {
+      fans = await readdir(base);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const fan of fans) {
+      for (const name of await readdir(join(base, fan))) {
+        const file = join(base, fan, name);
+        let chunks: Array<[string, ChunkLocation]>;
+        try {
+          chunks = recordChunks(await readFile(file, 'utf8'));
+        } catch {
+          continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
         }
+        visit(file, chunks);
       }
     }
   }
@@ -222,22 +214,10 @@ export class Remote {
 
 /** Chunk locations a remembered record describes. Throws on a damaged record. */
 function recordChunks(text: string): Array<[string, ChunkLocation]> {
-  const o = JSON.parse(text) as { format?: string };
-  if (o.format === 'cpv-pack-index') {
-    const p = o as { pack: string; chunks: Array<[string, number, number]> };
-    if (!isHexOid(p.pack) || !Array.isArray(p.chunks)) throw new FormatError('bad pack record');
-    return p.chunks.map(([c, offset, length]) => [c, { pack: p.pack, offset, length }]);
-  }
-  if (o.format === 'cpv-tree-index') {
-    const t = parseRemoteTreeIndex(text, 'known tree');
-    const entries = parseTree(t.tree, 'known tree');
-    const out: Array<[string, ChunkLocation]> = [];
-    t.entries.forEach((loc, i) => {
-      const e = entries[i];
-      if (loc && e && e.size > 0) out.push([oidHex(e.oid), { pack: t.packs[loc[0]]!, offset: loc[1], length: e.size }]);
-    });
-    return out;
-  }
-  const m = parseRemoteManifest(text, 'known manifest');
-  return m.chunks.map(([c, length, p, offset]) => [c, { pack: m.packs[p]!, offset, length }]);
+  const o = JSON.parse(text) as { format?: unknown; version?: unknown; chunks?: unknown };
+  if (o.format !== 'cpv-locations' || o.version !== 1 || !Array.isArray(o.chunks)) throw new FormatError('not a location record');
+  return o.chunks.map((c: unknown): [string, ChunkLocation] => {
+    if (!Array.isArray(c) || !isHexOid(c[0]) || !isHexOid(c[1]) || !Number.isSafeInteger(c[2]) || !Number.isSafeInteger(c[3])) throw new FormatError('bad location');
+    return [c[0] as string, { pack: c[1] as string, offset: c[2] as number, length: c[3] as number }];
+  });
 }

@@ -7,7 +7,7 @@ import type { Cache } from '../store/cache.js';
 import { parseLocalManifest, type ChunkRef, type RemoteManifest } from '../store/manifest.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
 import type { TreeEntry } from '../store/tree.js';
-import { remoteKeys, type Remote } from '../remote/remote.js';
+import { remoteKeys, type ChunkLocation, type Remote } from '../remote/remote.js';
 import { oidHex, shortOid, toFileOid } from '../util/oid.js';
 import type { ProgressEvent, TransferItem } from './types.js';
 import { TaskGroup } from '../util/task-group.js';
@@ -163,6 +163,8 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   // Fail fast: after the first error no further task starts, and cleanup waits for
   // the ones running, so nothing lands in the cache after fetch has reported failure.
   const group = new TaskGroup(opts.jobs);
+  // Locations verified by download: the only remote knowledge kept for later dedup.
+  const proven: Array<[string, ChunkLocation]> = [];
   const place = async (w: Want, bytes: Uint8Array): Promise<void> => {
     for (const p of w.places) {
       const job = p.job;
@@ -191,6 +193,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
         // A damaged local copy: fall back to the remote.
         const got = await remote.backend.load(remoteKeys.pack(w.pack), { offset: w.offset, length: w.length, signal: opts.signal });
         await verifyChunk(got, w, remote);
+        proven.push([w.chunk, { pack: w.pack, offset: w.offset, length: w.length }]);
         await place(w, got);
       });
     }
@@ -202,6 +205,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
           const at = w.offset - r.start;
           const bytes = buf.subarray(at, at + w.length);
           await verifyChunk(bytes, w, remote);
+          proven.push([w.chunk, { pack: w.pack, offset: w.offset, length: w.length }]);
           await place(w, bytes);
           done += w.length;
           opts.onProgress?.({ phase: 'download', done, total });
@@ -212,6 +216,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     await cache.sync();
   } finally {
     await group.settle();
+    await remote.rememberLocations(proven);
     for (const job of jobs.values()) {
       // Best effort: the handle may already be closed, or never have opened.
       if (job.fh) await job.fh.then((fh) => fh.close()).catch(() => undefined);

@@ -137,7 +137,7 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
     void uploads.run(async () => {
       const packOid = await blake3Hex(sealed.bytes);
       await remote.backend.save(remoteKeys.pack(packOid), sealed.bytes, { signal: opts.signal, size: sealed.bytes.length });
-      await remote.rememberPack(packOid, sealed.entries);
+      await remote.rememberLocations(sealed.entries.map((e) => [e.oid, { pack: packOid, offset: e.offset, length: e.length }]));
       for (const e of sealed.entries) uploaded.set(e.oid, { pack: packOid, offset: e.offset, length: e.length });
       result.packs++;
       result.wireBytes += sealed.bytes.length;
@@ -222,7 +222,6 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
       const body = Buffer.from(JSON.stringify(m) + '\n');
       await remote.backend.save(remoteKeys.manifest(f.oid), body, { signal: opts.signal });
       result.wireBytes += body.length;
-      await remote.remember(f.oid, m);
     });
   }
   await records.all();
@@ -238,7 +237,6 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
       const body = Buffer.from(JSON.stringify(idx) + '\n');
       await remote.backend.save(remoteKeys.tree(d.oid), body, { signal: opts.signal });
       result.wireBytes += body.length;
-      await remote.remember(d.oid, idx);
     });
   }
   await records.all();
