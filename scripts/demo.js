@@ -111,8 +111,8 @@ try {
   check((await b3(join(bob, 'model.safetensors'))) === oid, 'git checkout v1 && cpv checkout restores model v1 exactly');
   cpv(bob, 'diff', 'v1', 'v2');
 
-  console.log(`\nDemo passed. (work directory: ${work})`);
   rmSync(work, { recursive: true, force: true });
+  console.log('\nDemo passed.');
 } catch (err) {
   console.error(`\nDEMO FAILED: ${err.message}\n(work directory kept at ${work})`);
   process.exit(1);

@@ -26,6 +26,7 @@ export { checkout, type CheckoutOptions, type CheckoutResult, type CheckoutItem 
 export { push, fetch, pull, type SyncOptions } from './repo/sync.js';
 export { diff, type DiffItem, type DiffResult } from './repo/diff.js';
 export { remoteAdd, remoteList, remoteRemove, remoteDefault, type RemoteInfo } from './repo/remotes.js';
+export { configGet, configSet, SETTING_NAMES } from './repo/settings.js';
 export { listPointers, resolveTargets, type PointerRef, type Target } from './repo/pointers.js';
 export { gitTopLevel } from './git/git.js';
 export { isFileOid, shortOid } from './util/oid.js';
