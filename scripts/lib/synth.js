@@ -7,6 +7,10 @@ import { dirname, join } from 'node:path';
 
 /** A fast seeded PRNG (xorshift128) filling a Uint8Array. */
 export function fillRandom(buf, seed) {
+  if (buf.byteOffset % 4 !== 0) {
+    buf.set(fillRandom(new Uint8Array(buf.length), seed));
+    return buf;
+  }
   let a = (seed ^ 0x9e3779b9) >>> 0 || 1;
   let b = (seed * 0x85ebca6b) >>> 0 || 2;
   let c = (seed * 0xc2b2ae35) >>> 0 || 3;

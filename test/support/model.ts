@@ -3,29 +3,13 @@ import { dirname, join } from 'node:path';
 // cpv hashes with the native BLAKE3 binding when it loads (hash-wasm is only its
 // fallback), so the tests check cpv's oids against an independent implementation.
 import { createBLAKE3 } from 'hash-wasm';
+import { fillRandom } from '../../scripts/lib/synth.js';
 
 const MiB = 1024 * 1024;
 
-/**
- * `n` pseudo-random bytes from `seed`: xorshift128 seeded through splitmix32, one
- * 32-bit word per step (fast: ~1 GB/s). Same seed, same bytes on little-endian hosts.
- */
+/** `n` pseudo-random bytes from `seed` (the generator the demo and benchmarks use). */
 export function randomBytes(seed: number, n: number): Uint8Array {
-  const words = new Uint32Array(Math.ceil(n / 4));
-  const next = splitmix32(seed);
-  let x = next() | 1;
-  let y = next();
-  let z = next();
-  let w = next();
-  for (let i = 0; i < words.length; i++) {
-    const t = x ^ (x << 11);
-    x = y;
-    y = z;
-    z = w;
-    w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-    words[i] = w;
-  }
-  return new Uint8Array(words.buffer, 0, n);
+  return fillRandom(new Uint8Array(n), seed);
 }
 
 /** A seeded uint32 generator (splitmix32): for choices, sizes and sub-seeds. */

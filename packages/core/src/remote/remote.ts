@@ -1,4 +1,4 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { DirectoryBackend, directoryFromUrl } from '../backend/directory.js';
@@ -14,6 +14,7 @@ import {
 } from '../store/manifest.js';
 import { parseTree, type TreeEntry } from '../store/tree.js';
 import { writeAtomic } from '../util/fs-atomic.js';
+import { walkFanout } from '../util/fanout-walk.js';
 import { fanout, isHexOid, oidHex, shortOid, toFileOid } from '../util/oid.js';
 
 const REMOTE_MARKER = 'cpv-remote.json';
@@ -171,27 +172,17 @@ export class Remote {
 
   /** Visit each remembered record with its chunk locations. Damaged records are skipped. */
   private async eachRecord(visit: (file: string, chunks: Array<[string, ChunkLocation]>) => void): Promise<void> {
-    const base = this.cache.knownDir(this.id);
-    let fans: string[];
-    try {
-      fans = await readdir(base);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const fan of fans) {
-      for (const name of await readdir(join(base, fan))) {
-        const file = join(base, fan, name);
-        let chunks: Array<[string, ChunkLocation]>;
-        try {
-          chunks = recordChunks(await readFile(file, 'utf8'));
-        } catch {
-          continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
-        }
-        visit(file, chunks);
+    for await (const { path } of walkFanout(this.cache.knownDir(this.id))) {
+      let chunks: Array<[string, ChunkLocation]>;
+      try {
+        chunks = recordChunks(await readFile(path, 'utf8'));
+      } catch {
+        continue; // dedup knowledge is a hint: a damaged record only costs a re-upload
       }
+      visit(path, chunks);
     }
   }
+
 
   private async loadText(key: string, what: string, signal?: AbortSignal): Promise<string> {
     try {

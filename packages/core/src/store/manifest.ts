@@ -82,6 +82,18 @@ function packsOf(o: Record<string, unknown>, what: string): string[] {
  * Throws FormatError when malformed or when the chunk lengths do not sum to `size`.
  */
 export function parseLocalManifest(text: string, what: string, expectOid?: string): LocalManifest {
+  const { oid, size, chunker, chunks } = manifestHead(text, what, expectOid);
+  let total = 0;
+  for (const c of chunks) {
+    if (!Array.isArray(c) || c.length !== 2 || typeof c[0] !== 'string' || !isHexOid(c[0]) || !isCount(c[1]) || c[1] === 0) fail(what, 'each chunk must be ["<oid>", length > 0]');
+    total += c[1];
+  }
+  if (total !== size) fail(what, `chunk lengths sum to ${total}, not the size ${size}`);
+  return { format: 'cpv-manifest', version: 1, oid, size, chunker, chunks: chunks as ChunkRef[] };
+}
+
+/** The fields both manifest kinds share, validated. */
+function manifestHead(text: string, what: string, expectOid: string | undefined): { o: Record<string, unknown>; oid: string; size: number; chunker: ChunkerParams; chunks: unknown[] } {
   const o = parseJson(text, what);
   header(o, what, 'cpv-manifest');
   const { oid, size } = o;
@@ -90,13 +102,7 @@ export function parseLocalManifest(text: string, what: string, expectOid?: strin
   if (!isCount(size)) fail(what, 'bad size');
   const chunker = chunkerOf(o, what);
   if (!Array.isArray(o.chunks)) fail(what, 'chunks must be a list');
-  let total = 0;
-  for (const c of o.chunks as unknown[]) {
-    if (!Array.isArray(c) || c.length !== 2 || typeof c[0] !== 'string' || !isHexOid(c[0]) || !isCount(c[1]) || c[1] === 0) fail(what, 'each chunk must be ["<oid>", length > 0]');
-    total += c[1];
-  }
-  if (total !== size) fail(what, `chunk lengths sum to ${total}, not the size ${size}`);
-  return { format: 'cpv-manifest', version: 1, oid, size, chunker, chunks: o.chunks as ChunkRef[] };
+  return { o, oid, size, chunker, chunks: o.chunks as unknown[] };
 }
 
 /**
@@ -104,17 +110,10 @@ export function parseLocalManifest(text: string, what: string, expectOid?: strin
  * lengths sum to `size`). Chunk bytes are verified later, when they are read.
  */
 export function parseRemoteManifest(text: string, what: string, expectOid?: string): RemoteManifest {
-  const o = parseJson(text, what);
-  header(o, what, 'cpv-manifest');
-  const { oid, size } = o;
-  if (typeof oid !== 'string' || !isFileOid(oid)) fail(what, 'bad oid');
-  if (expectOid !== undefined && oid !== expectOid) fail(what, `describes ${oid}, expected ${expectOid}`);
-  if (!isCount(size)) fail(what, 'bad size');
-  const chunker = chunkerOf(o, what);
+  const { o, oid, size, chunker, chunks } = manifestHead(text, what, expectOid);
   const packs = packsOf(o, what);
-  if (!Array.isArray(o.chunks)) fail(what, 'chunks must be a list');
   let total = 0;
-  for (const c of o.chunks as unknown[]) {
+  for (const c of chunks) {
     if (
       !Array.isArray(c) || c.length !== 4 || typeof c[0] !== 'string' || !isHexOid(c[0]) ||
       !isCount(c[1]) || c[1] === 0 || !isCount(c[2]) || c[2] >= packs.length || !isCount(c[3])
@@ -122,7 +121,7 @@ export function parseRemoteManifest(text: string, what: string, expectOid?: stri
     total += c[1];
   }
   if (total !== size) fail(what, `chunk lengths sum to ${total}, not the size ${size}`);
-  return { format: 'cpv-manifest', version: 1, oid, size, chunker, packs, chunks: o.chunks as RemoteChunk[] };
+  return { format: 'cpv-manifest', version: 1, oid, size, chunker, packs, chunks: chunks as RemoteChunk[] };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IntegrityError } from '../errors.js';
 import { blake3Hex } from '../hash/blake3.js';
@@ -11,6 +11,7 @@ import { remoteKeys, type ChunkLocation, type Remote } from '../remote/remote.js
 import { oidHex, shortOid, toFileOid } from '../util/oid.js';
 import type { ProgressEvent, TransferItem } from './types.js';
 import { TaskGroup } from '../util/task-group.js';
+import { walkFanout } from '../util/fanout-walk.js';
 
 /** What a fetch did, or would do with `dryRun`. */
 export interface FetchResult {
@@ -297,29 +298,19 @@ async function readRange(file: string, offset: number, length: number): Promise<
 
 /** Index chunk oid → (cached file, offset) over every local manifest. */
 async function localChunkIndex(cache: Cache, out: Map<string, { file: string; offset: number }>): Promise<void> {
-  const base = join(cache.dir, 'manifests');
-  let fans: string[];
-  try {
-    fans = await readdir(base);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const fan of fans) {
-    for (const name of await readdir(join(base, fan))) {
-      const oid = toFileOid(fan + name);
-      let m;
-      try {
-        m = parseLocalManifest(await readFile(join(base, fan, name), 'utf8'), 'cache manifest', oid);
-      } catch {
-        continue; // a damaged manifest only costs a download
-      }
-      if (!(await cache.hasFile(oid))) continue;
-      let offset = 0;
-      for (const [c, length] of m.chunks) {
-        if (!out.has(c)) out.set(c, { file: cache.filePath(oid), offset });
-        offset += length;
-      }
+  for await (const { hex, path } of walkFanout(join(cache.dir, 'manifests'))) {
+    const oid = toFileOid(hex);
+    let m;
+    try {
+      m = parseLocalManifest(await readFile(path, 'utf8'), 'cache manifest', oid);
+    } catch {
+      continue; // a damaged manifest only costs a download
+    }
+    if (!(await cache.hasFile(oid))) continue;
+    let offset = 0;
+    for (const [c, length] of m.chunks) {
+      if (!out.has(c)) out.set(c, { file: cache.filePath(oid), offset });
+      offset += length;
     }
   }
 }
