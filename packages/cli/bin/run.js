@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+// The AWS SDK warns on every run under Node 20 that future releases will need Node 22;
+// cpv pins the SDK version, so the warning is noise for cpv users.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

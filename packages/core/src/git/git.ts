@@ -59,3 +59,28 @@ export async function pointersAt(top: string, rev: string, prefix: string): Prom
   }
   return out;
 }
+
+/** Names and fetch URLs of the git remotes of the repository at `dir`. */
+export async function gitRemotes(dir: string): Promise<Array<{ name: string; url: string }>> {
+  const remotes = await client(dir).getRemotes(true);
+  return remotes.map((r) => ({ name: r.name, url: r.refs.fetch }));
+}
+
+/**
+ * Ask a git remote for its refs (`git ls-remote --heads`), bounded by `timeoutMs`.
+ * Returns undefined on success, or git's error text (host key, permission, network).
+ * SSH never prompts: BatchMode is forced so a missing key fails instead of hanging.
+ */
+export async function lsRemote(dir: string, remote: string, timeoutMs = 20_000): Promise<string | undefined> {
+  const git = simpleGit({ baseDir: dir, timeout: { block: timeoutMs } }).env({
+    ...process.env,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=10',
+  });
+  try {
+    await git.raw(['ls-remote', '--heads', remote]);
+    return undefined;
+  } catch (err) {
+    return String((err as Error).message ?? err).trim().split('\n').slice(-3).join(' ');
+  }
+}

@@ -170,6 +170,11 @@ export function isValidArtifactName(name: string): boolean {
 
 const META_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
+/** Whether `key` may be a metadata key in a pointer. */
+export function isValidMetaKey(key: string): boolean {
+  return META_KEY.test(key) && key.length <= 200;
+}
+
 function parseMeta(value: unknown, file: string, line: number | undefined): Record<string, MetaValue> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new PointerParseError(file, 'meta must be a mapping of keys to strings, numbers or booleans', line);

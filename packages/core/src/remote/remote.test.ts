@@ -74,9 +74,9 @@ describe('Remote.open / openBackend', () => {
   });
 
   it('rejects an unsupported URL scheme with ConfigError', async () => {
-    const err = await rejection(openBackend('s3', { url: 's3://bucket/prefix' }, root));
+    const err = await rejection(openBackend('gcs', { url: 'gs://bucket/prefix' }, root));
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toBe('remote "s3": unsupported URL scheme "s3://"');
+    expect((err as ConfigError).message).toBe('remote "gcs": unsupported URL scheme "gs://"');
   });
 
   it('accepts a file:// URL', async () => {

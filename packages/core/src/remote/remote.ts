@@ -14,6 +14,7 @@ import {
 } from '../store/manifest.js';
 import { parseTree, type TreeEntry } from '../store/tree.js';
 import { writeAtomic } from '../util/fs-atomic.js';
+import { remoteSettings, schemeOf } from './options.js';
 import { walkFanout } from '../util/fanout-walk.js';
 import { fanout, isHexOid, oidHex, shortOid, toFileOid } from '../util/oid.js';
 
@@ -41,13 +42,33 @@ export async function remoteIdOf(url: string): Promise<string> {
 
 /**
  * Open the backend for a configured remote. `root` resolves relative directory
- * URLs. Throws ConfigError for an unknown scheme.
+ * URLs. The S3 SDK is loaded only when an S3 remote is opened. Throws ConfigError for
+ * an unknown scheme or option.
  */
 export async function openBackend(name: string, cfg: RemoteConfig, root: string): Promise<Backend> {
   const url = cfg.url;
+  const o = remoteSettings(name, cfg);
+  if (schemeOf(url) === 's3') {
+    const { S3Backend, parseS3Url } = await import('../backend/s3.js');
+    const str = (k: string): string | undefined => (o[k] === undefined ? undefined : String(o[k]));
+    return new S3Backend({
+      ...parseS3Url(url),
+      endpoint: str('endpoint'),
+      region: str('region'),
+      profile: str('profile'),
+      pathStyle: o.path_style === undefined ? undefined : o.path_style === true,
+      jobs: typeof o.jobs === 'number' ? o.jobs : undefined,
+      storageClass: str('storage_class'),
+      sse: str('sse'),
+      sseKmsKeyId: str('sse_kms_key_id'),
+      accessKeyId: str('access_key_id'),
+      secretAccessKey: str('secret_access_key'),
+      sessionToken: str('session_token'),
+    });
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
     const scheme = url.slice(0, url.indexOf(':'));
-    throw new ConfigError(`remote "${name}": unsupported URL scheme "${scheme}://"`, { hint: 'use a directory path or a file:// URL' });
+    throw new ConfigError(`remote "${name}": unsupported URL scheme "${scheme}://"`, { hint: 'use s3://bucket/prefix, a directory path or a file:// URL' });
   }
   return new DirectoryBackend(directoryFromUrl(url, root));
 }

@@ -1,10 +1,10 @@
-import { lstat } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import fg from 'fast-glob';
 import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
-import { isValidArtifactName, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
+import { isValidArtifactName, isValidMetaKey, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
 import type { TreeEntry } from '../store/tree.js';
 import { serializeTree } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
@@ -58,28 +58,37 @@ export interface AddResult {
  * ConflictError when a file changes while it is being added.
  */
 export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
+  for (const [k, v] of Object.entries(opts.meta ?? {})) {
+    if (!isValidMetaKey(k)) throw new UsageError(`invalid metadata key ${JSON.stringify(k)}`, { hint: 'keys start with a letter or "_" and use letters, digits, "_", "." or "-"' });
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new UsageError(`metadata ${k} must be a finite number`);
+  }
   if (opts.name !== undefined && !isValidArtifactName(opts.name)) {
     throw new UsageError(`invalid name ${JSON.stringify(opts.name)}`, { hint: 'use letters, digits, ".", "_", "-", optionally "team/name"' });
   }
   const abss = await expandPaths(repo, opts.cwd, opts.paths);
   if (opts.name !== undefined && abss.length > 1) throw new UsageError('--name needs exactly one path');
   const state = await StatCache.load(repo.root);
-  const items: AddedItem[] = [];
+  const done: Array<{ item: AddedItem; pointer: Pointer; changed: boolean }> = [];
   const gitAdd = new Set<string>();
   try {
-    for (const abs of abss) {
-      opts.signal?.throwIfAborted();
-      const item = await addOne(repo, abs, state, opts);
-      items.push(item);
-      if (!opts.dryRun) {
-        gitAdd.add(item.pointerPath);
-        const ignore = await ignoreInGit(repo, item.path);
-        if (ignore) gitAdd.add(ignore);
+    // Paths in parallel (and files inside directories in parallel too): per-file
+    // syscalls dominate for many small files.
+    const limit = pLimit(Math.max(1, Math.min(4, repo.config.jobs)));
+    const results = await Promise.all(abss.map((abs) => limit(() => (opts.signal?.throwIfAborted(), addOne(repo, abs, state, opts)))));
+    done.push(...results);
+    if (!opts.dryRun) {
+      // One durability point for every object, before any pointer names them.
+      await repo.cache.sync();
+      for (const d of done) {
+        if (d.changed) await writePointer(repo, d.item.pointerPath, d.pointer);
+        gitAdd.add(d.item.pointerPath);
       }
+      for (const changed of await ignoreInGit(repo, done.map((d) => d.item.path))) gitAdd.add(changed);
     }
   } finally {
     if (!opts.dryRun) await state.save();
   }
+  const items = done.map((d) => d.item);
   return { items, gitAdd: [...gitAdd] };
 }
 
@@ -95,15 +104,26 @@ async function expandPaths(repo: Repo, cwd: string, paths: readonly string[]): P
       out.push(resolve(cwd, p.replace(/\/+$/, '') || p));
     }
   }
-  return [...new Set(out)];
+  const unique = [...new Set(out)];
+  for (const p of unique) {
+    const outer = unique.find((q) => p.startsWith(q + sep));
+    if (outer) throw new UsageError(`${toRel(repo.root, p)} is inside ${toRel(repo.root, outer)}, which is added in the same command`, { hint: 'add the directory alone' });
+  }
+  return unique;
 }
 
-async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOptions): Promise<AddedItem> {
+async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOptions): Promise<{ item: AddedItem; pointer: Pointer; changed: boolean }> {
   const rel = toRel(repo.root, abs);
   if (!isInside(repo.root, abs) || abs === repo.root) throw new UsageError(`${rel || abs} is not inside the repository ${repo.root}`, { hint: 'add paths inside the repository' });
   const top = rel.split('/')[0];
   if (top === '.git' || top === '.cpv') throw new UsageError(`${rel} is inside ${top}/; cpv cannot track it`);
   if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${rel} is a cpv pointer file`, { hint: `add the tracked path instead: cpv add ${rel.slice(0, -POINTER_SUFFIX.length)}` });
+  // The pointer and .gitignore are written next to the path: its directory must
+  // really be inside the repository, not reached through a symbolic link.
+  const realParent = await realpath(dirname(abs)).catch(() => dirname(abs));
+  if (!isInside(await realpath(repo.root), realParent)) {
+    throw new UsageError(`${rel} is reached through a symbolic link that leaves the repository (${realParent})`, { hint: 'add files from inside the repository itself' });
+  }
   const parent = await findTracking(repo, join(abs, '..'));
   if (parent) throw new UsageError(`${rel} is inside ${parent.ref.path}, which cpv already tracks`, { hint: `run \`cpv add ${parent.ref.path}\` to record changes inside it` });
   let lst: Stats;
@@ -146,6 +166,7 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
         }),
       ),
     );
+    // Objects first, durably: the tree names them.
     if (!opts.dryRun) await repo.cache.sync();
     const oid = opts.dryRun
       ? toFileOid(await blake3Hex(Buffer.from(serializeTree(entries))))
@@ -157,12 +178,10 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
     if (!st || !st.isFile()) throw new UsageError(`${rel} is not a regular file or directory`);
     const r = await storeFile(repo, abs, rel, st, state, opts, progress(rel, st.size));
     storedBytes = r.stored;
-    if (!opts.dryRun) await repo.cache.sync();
     pointer = base(previous, opts, basename(abs), 'file', r.oid, st.size);
   }
-  const unchanged = previous !== undefined && JSON.stringify(previous) === JSON.stringify(pointer);
-  if (!opts.dryRun && !unchanged) await writePointer(repo, pointerRel, pointer);
-  return {
+  const changed = previous === undefined || JSON.stringify(previous) !== JSON.stringify(pointer);
+  const item: AddedItem = {
     path: rel,
     pointerPath: pointerRel,
     type: pointer.type,
@@ -172,6 +191,7 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
     status: previous === undefined ? 'new' : previous.oid === pointer.oid ? 'unchanged' : 'modified',
     storedBytes,
   };
+  return { item, pointer, changed };
 }
 
 function base(previous: Pointer | undefined, opts: AddOptions, name: string, type: 'file' | 'dir', oid: string, size: number): Pointer {

@@ -1,10 +1,10 @@
-import { chmod, copyFile, link, rm, symlink } from 'node:fs/promises';
-import { chmodSync, constants as fsConstants, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmod, copyFile, link, lstat, rm, symlink } from 'node:fs/promises';
+import { chmodSync, constants as fsConstants, copyFileSync, mkdirSync, readdirSync, rmdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { ConflictError, IntegrityError, NotFoundError } from '../errors.js';
 import type { LinkMode } from '../config/config.js';
-import type { TreeEntry } from '../store/tree.js';
+import { selectEntries, type TreeEntry } from '../store/tree.js';
 import type { ProgressEvent } from '../transfer/types.js';
 import { shortOid, toFileOid } from '../util/oid.js';
 import { loadHasher } from '../hash/blake3.js';
@@ -12,7 +12,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './state.js';
-import { listDirFiles, statTracked, workspaceOid } from './workspace.js';
+import { listDirFiles, statTracked, workspaceOid, type DirFile } from './workspace.js';
 
 export interface CheckoutOptions {
   cwd: string;
@@ -161,7 +161,6 @@ export async function checkout(repo: Repo, opts: CheckoutOptions): Promise<Check
       state.forget(op.rel);
     }
     for (const op of writes) {
-      mkdirSync(dirname(op.abs), { recursive: true });
       place(staged.get(op)!, op.abs);
       staged.delete(op);
       state.record(op.rel, statSync(op.abs), op.oid!);
@@ -211,14 +210,25 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
     }
     throw err;
   }
-  const wanted = t.only ? entries.filter((e) => [...t.only!].some((o) => e.path === o || e.path.startsWith(o + '/'))) : entries;
-  const wsSt = await statTracked(repo, t.abs);
-  if (wsSt && !wsSt.isDirectory()) {
-    const ws = await workspaceOid(t.abs, t.path, wsSt, state);
+  const selected = selectEntries(entries, t.only, t.path);
+  const wanted = entries.filter((e) => selected.has(e.path));
+  // The tracked directory itself. A symbolic link there is replaced, never written
+  // through: it could point anywhere in the repository (even into .git).
+  const lst = await lstat(t.abs).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  let present = new Map<string, DirFile>();
+  if (lst?.isSymbolicLink()) {
+    if (!force) conflicts.push(`${t.path} (a symbolic link where a directory is tracked)`);
+    ops.push({ kind: 'delete', rel: t.path, abs: t.abs });
+  } else if (lst && !lst.isDirectory()) {
+    const ws = await workspaceOid(t.abs, t.path, lst, state);
     if (!(await saved(ws))) conflicts.push(`${t.path} (a file where a directory is tracked)`);
     ops.push({ kind: 'delete', rel: t.path, abs: t.abs });
+  } else if (lst) {
+    present = new Map((await listDirFiles(repo, t.abs)).map((f) => [f.path, f]));
   }
-  const present = new Map((wsSt?.isDirectory() ? await listDirFiles(repo, t.abs) : []).map((f) => [f.path, f]));
   for (const e of wanted) {
     if (!(await repo.cache.hasFile(e.oid))) missing.push(`${t.path}/${e.path}`);
     const rel = `${t.path}/${e.path}`;
@@ -237,16 +247,18 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
       item.updated++;
     }
   }
-  if (!t.only) {
-    const inTree = new Set(entries.map((e) => e.path));
-    for (const [path, f] of present) {
-      if (inTree.has(path)) continue;
-      const rel = `${t.path}/${path}`;
-      const ws = await workspaceOid(f.abs, rel, f.st, state);
-      if (!(await saved(ws))) conflicts.push(`${rel} (not in the tracked version)`);
-      ops.push({ kind: 'delete', rel, abs: f.abs });
-      item.deleted++;
-    }
+  // Workspace files the tracked version does not have: all of them for a whole
+  // directory; for selected paths only those in the way (a file where a wanted file
+  // needs a directory, or files where a wanted file goes).
+  const inTree = new Set(entries.map((e) => e.path));
+  const inTheWay = (path: string): boolean => !t.only || wanted.some((w) => w.path.startsWith(path + '/') || path.startsWith(w.path + '/'));
+  for (const [path, f] of present) {
+    if (inTree.has(path) || !inTheWay(path)) continue;
+    const rel = `${t.path}/${path}`;
+    const ws = await workspaceOid(f.abs, rel, f.st, state);
+    if (!(await saved(ws))) conflicts.push(`${rel} (not in the tracked version)`);
+    ops.push({ kind: 'delete', rel, abs: f.abs });
+    item.deleted++;
   }
   return { item, ops };
 }
@@ -267,11 +279,20 @@ function copyFirst(links: LinkState): boolean {
  */
 function place(tmp: string, dest: string): void {
   try {
+    mkdirSync(dirname(dest), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+    throw new ConflictError(`cannot create ${dirname(dest)}: a file is in the way`, { hint: 'move it away, or run the command again with --force' });
+  }
+  try {
     renameSync(tmp, dest);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'ENOTDIR') {
-      rmSync(dest, { recursive: true, force: true });
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') {
+      // The plan deleted every file in the way; what is left can only be empty
+      // directories. Anything else is a change made since planning: stop.
+      removeEmptyDirs(dest);
       renameSync(tmp, dest);
     } else if (code === 'EXDEV') {
       const part = `${dest}.cpv-${randomBytes(4).toString('hex')}`;
@@ -280,6 +301,15 @@ function place(tmp: string, dest: string): void {
       rmSync(tmp, { force: true });
     } else throw err;
   }
+}
+
+/** Remove a tree of empty directories; throws ConflictError if it holds anything else. */
+function removeEmptyDirs(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory()) throw new ConflictError(`${join(dir, e.name)} is in the way and is not part of the plan`, { hint: 'it appeared during checkout; move it away and run the command again' });
+    removeEmptyDirs(join(dir, e.name));
+  }
+  rmdirSync(dir);
 }
 
 /** Link modes to try, and those found not to work on this filesystem during this run. */

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, PointerParseError, UsageError } from '../errors.js';
 import { add } from './add.js';
 import { init } from './init.js';
-import { globToRegExp, hasGlob, ignoreInGit, listPointers, readPointer, resolveTargets } from './pointers.js';
+import { globToRegExp, hasGlob, gitignoreEscape, ignoreInGit, listPointers, readPointer, resolveTargets } from './pointers.js';
 import { openRepo, type Repo } from './repo.js';
 
 let dir: string;
@@ -159,14 +159,29 @@ describe('listPointers / readPointer', () => {
 
 describe('ignoreInGit', () => {
   it('adds the path once and reports the .gitignore only when it changed', async () => {
-    expect(await ignoreInGit(repo, 'a/b.bin')).toBe('a/.gitignore');
-    expect(await ignoreInGit(repo, 'a/b.bin')).toBeUndefined();
+    expect(await ignoreInGit(repo, ['a/b.bin'])).toEqual(['a/.gitignore']);
+    expect(await ignoreInGit(repo, ['a/b.bin'])).toEqual([]);
     expect(await readFile(path.join(dir, 'a/.gitignore'), 'utf8')).toBe('/b.bin\n');
+  });
+
+  it('writes each directory once for many paths', async () => {
+    expect(await ignoreInGit(repo, ['x/1.bin', 'x/2.bin', 'y.bin', 'x/1.bin'])).toEqual(['x/.gitignore', '.gitignore']);
+    expect(await readFile(path.join(dir, 'x/.gitignore'), 'utf8')).toBe('/1.bin\n/2.bin\n');
   });
 
   it('recognises an existing line in a CRLF file', async () => {
     await put('.gitignore', '*.log\r\n/m.bin\r\n');
-    expect(await ignoreInGit(repo, 'm.bin')).toBeUndefined();
+    expect(await ignoreInGit(repo, ['m.bin'])).toEqual([]);
+  });
+
+  it('escapes names so that git ignores exactly that file', () => {
+    expect(gitignoreEscape('w[v2].bin')).toBe('w\\[v2\\].bin');
+    expect(gitignoreEscape('a*b?.bin')).toBe('a\\*b\\?.bin');
+    expect(gitignoreEscape('!important')).toBe('\\!important');
+    expect(gitignoreEscape('#hash')).toBe('\\#hash');
+    expect(gitignoreEscape('back\\slash')).toBe('back\\\\slash');
+    expect(gitignoreEscape('trailing  ')).toBe('trailing\\ \\ ');
+    expect(gitignoreEscape('plain name.bin')).toBe('plain name.bin');
   });
 });
 

@@ -123,7 +123,9 @@ export async function resolveTargets(repo: Repo, cwd: string, targets: readonly 
     out.set(ref.pointerPath, { ...ref, only });
   };
   for (const t of targets) {
-    if (hasGlob(t)) {
+    // A name with glob characters that exists literally (`w[v2].bin`) means itself.
+    const literal = hasGlob(t) && ((await pathExists(resolve(cwd, t))) || (await pathExists(resolve(cwd, t) + POINTER_SUFFIX)));
+    if (hasGlob(t) && !literal) {
       // Globs match tracked paths and pointer paths, relative to cwd, checked out or not.
       const re = globToRegExp(t);
       const all = await listPointers(repo);
@@ -182,21 +184,36 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /**
- * Make git ignore a tracked path: adds `/<name>` to the `.gitignore` next to it.
- * Idempotent. Returns the `.gitignore` path relative to the root if it changed.
+ * Make git ignore tracked paths: adds `/<name>` (escaped) to the `.gitignore` next to
+ * each, one write per directory. Idempotent. Returns the `.gitignore` files that
+ * changed, relative to the root.
  */
-export async function ignoreInGit(repo: Repo, trackedRel: string): Promise<string | undefined> {
-  const dir = dirname(join(repo.root, trackedRel));
-  const file = join(dir, '.gitignore');
-  const line = '/' + basename(trackedRel);
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+export async function ignoreInGit(repo: Repo, trackedRels: readonly string[]): Promise<string[]> {
+  const byDir = new Map<string, string[]>();
+  for (const rel of trackedRels) {
+    const dir = dirname(join(repo.root, rel));
+    byDir.set(dir, [...(byDir.get(dir) ?? []), '/' + gitignoreEscape(basename(rel))]);
   }
-  if (text.split(/\r?\n/).includes(line)) return undefined;
-  const next = text + (text === '' || text.endsWith('\n') ? '' : '\n') + line + '\n';
-  await writeAtomic(file, Buffer.from(next), { mode: 0o644 });
-  return toRel(repo.root, file);
+  const changed: string[] = [];
+  for (const [dir, lines] of byDir) {
+    const file = join(dir, '.gitignore');
+    let text = '';
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const have = new Set(text.split(/\r?\n/));
+    const add = [...new Set(lines)].filter((l) => !have.has(l));
+    if (add.length === 0) continue;
+    const next = text + (text === '' || text.endsWith('\n') ? '' : '\n') + add.join('\n') + '\n';
+    await writeAtomic(file, Buffer.from(next), { mode: 0o644 });
+    changed.push(toRel(repo.root, file));
+  }
+  return changed;
+}
+
+/** A file name as a literal .gitignore pattern: glob characters, a leading `!` or `#` and trailing spaces escaped. */
+export function gitignoreEscape(name: string): string {
+  return name.replace(/[\\*?[\]]/g, '\\$&').replace(/^[!#]/, '\\$&').replace(/ +$/, (sp) => sp.replace(/ /g, '\\ '));
 }

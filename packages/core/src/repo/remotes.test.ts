@@ -62,10 +62,13 @@ describe('remoteAdd', () => {
   it.each([
     ['an invalid name', 'bad name', '/x', 'invalid remote name "bad name"'],
     ['an empty URL', 'origin', '  ', 'remote URL is empty'],
-    ['an unsupported scheme', 'origin', 's3://bucket/prefix', 'unsupported remote URL "s3://bucket/prefix"'],
+    ['an unsupported scheme', 'origin', 'gs://bucket/prefix', 'unsupported remote URL "gs://bucket/prefix"'],
+    ['an S3 URL without a bucket', 'origin', 's3://', 'not an S3 URL: "s3://"'],
+    ['an S3 prefix with ".."', 'origin', 's3://bk/a/../c', 'invalid prefix "a/../c" in s3://bk/a/../c'],
+    ['an option that needs S3', 'origin', '/x', 'option "endpoint" does not apply to directory remotes'],
   ])('rejects %s with ConfigError and writes nothing', async (_, name, url, message) => {
     const before = await committed();
-    const err = await rejection(remoteAdd(repo, name, url));
+    const err = await rejection(remoteAdd(repo, name, url, { options: { endpoint: url === '/x' ? 'http://h:1' : undefined } }));
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toBe(message);
     expect(await committed()).toBe(before);

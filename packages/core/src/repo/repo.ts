@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { NotARepoError } from '../errors.js';
 import { configPaths, envOverrides, mergeConfig, readConfigFile, type ConfigOverrides, type RepoConfig } from '../config/config.js';
 import { Cache } from '../store/cache.js';
+import { assertNoSecrets } from '../remote/options.js';
 
 /** An open cpv repository: where it is, its merged config and its cache. */
 export interface Repo {
@@ -50,11 +51,9 @@ export async function findRepoRoot(start: string): Promise<string> {
 export async function openRepo(opts: RepoOptions): Promise<Repo> {
   const root = await findRepoRoot(opts.cwd);
   const paths = configPaths(root);
-  const layers = [
-    opts.userConfig ? await readConfigFile(opts.userConfig) : {},
-    await readConfigFile(paths.committed),
-    await readConfigFile(paths.local),
-  ];
+  const committed = await readConfigFile(paths.committed);
+  assertNoSecrets(committed.remotes, paths.committed);
+  const layers = [opts.userConfig ? await readConfigFile(opts.userConfig) : {}, committed, await readConfigFile(paths.local)];
   // An override left undefined (an unset flag) must not hide the environment's value.
   const flags = Object.fromEntries(Object.entries(opts.overrides ?? {}).filter(([, v]) => v !== undefined)) as ConfigOverrides;
   const config = mergeConfig(root, layers, { ...envOverrides(opts.env ?? {}), ...flags });

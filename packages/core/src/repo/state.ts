@@ -2,6 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeAtomic } from '../util/fs-atomic.js';
+import { isFileOid } from '../util/oid.js';
 
 type Entry = [size: number, mtimeMs: number, ino: number, oid: string];
 
@@ -25,7 +26,10 @@ export class StatCache {
     const sc = new StatCache(join(root, '.cpv', 'tmp', 'state.json'));
     try {
       const o = JSON.parse(await readFile(sc.file, 'utf8')) as { version?: number; files?: Record<string, Entry> };
-      if (o.version === 1 && o.files && typeof o.files === 'object') sc.entries = new Map(Object.entries(o.files));
+      if (o.version === 1 && o.files && typeof o.files === 'object') {
+        // Keep only well-formed entries: a damaged one must cost a rehash, nothing more.
+        sc.entries = new Map(Object.entries(o.files).filter(([, e]) => Array.isArray(e) && e.length === 4 && e.slice(0, 3).every((n) => typeof n === 'number') && typeof e[3] === 'string' && isFileOid(e[3])));
+      }
     } catch {
       // Absent or damaged: start empty; the cost is rehashing.
     }

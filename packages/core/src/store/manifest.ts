@@ -102,6 +102,9 @@ function manifestHead(text: string, what: string, expectOid: string | undefined)
   if (!isCount(size)) fail(what, 'bad size');
   const chunker = chunkerOf(o, what);
   if (!Array.isArray(o.chunks)) fail(what, 'chunks must be a list');
+  const first = o.chunks[0] as unknown;
+  // A one-chunk file's chunk is the whole file: its chunk oid must be the file oid.
+  if (o.chunks.length === 1 && (!Array.isArray(first) || first[0] !== oid.slice(3))) fail(what, 'a single chunk must have the oid of the file');
   return { o, oid, size, chunker, chunks: o.chunks as unknown[] };
 }
 

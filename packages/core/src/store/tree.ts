@@ -1,4 +1,4 @@
-import { FormatError } from '../errors.js';
+import { FormatError, NotFoundError } from '../errors.js';
 import { isHexOid, toFileOid, oidHex } from '../util/oid.js';
 
 /** One regular file of a tracked directory. */
@@ -103,4 +103,26 @@ function validateEntries(sorted: readonly TreeEntry[], what: string): void {
   for (const d of dirs) {
     if (seen.has(d)) throw new FormatError(`${what}: ${JSON.stringify(d)} is both a file and a directory`);
   }
+}
+
+/**
+ * The entries of a tree that a selection of inner paths names: an entry is selected
+ * when its path equals one of `only` or lies under it (`sub` selects `sub/a` and
+ * `sub/b/c`). All entries when `only` is undefined. Throws NotFoundError naming the
+ * first inner path that matches no entry, with `dir` (the tracked path) in the message.
+ */
+export function selectEntries(entries: readonly TreeEntry[], only: ReadonlySet<string> | undefined, dir: string): Set<string> {
+  if (!only) return new Set(entries.map((e) => e.path));
+  const out = new Set<string>();
+  for (const o of only) {
+    let matched = false;
+    for (const e of entries) {
+      if (e.path === o || e.path.startsWith(o + '/')) {
+        out.add(e.path);
+        matched = true;
+      }
+    }
+    if (!matched) throw new NotFoundError(`${dir}/${o} is not in the tracked version of ${dir}`, { hint: `list its files with \`cpv status ${dir}\` or check the path` });
+  }
+  return out;
 }

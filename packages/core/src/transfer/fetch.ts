@@ -6,7 +6,7 @@ import { hashHandle } from '../hash/hash-file.js';
 import type { Cache } from '../store/cache.js';
 import { parseLocalManifest, type ChunkRef, type RemoteManifest } from '../store/manifest.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
-import type { TreeEntry } from '../store/tree.js';
+import { selectEntries, type TreeEntry } from '../store/tree.js';
 import { remoteKeys, type ChunkLocation, type Remote } from '../remote/remote.js';
 import { oidHex, shortOid, toFileOid } from '../util/oid.js';
 import type { ProgressEvent, TransferItem } from './types.js';
@@ -79,7 +79,6 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   const jobs = new Map<string, FileJob>();
   const wants = new Map<string, Want>();
   const local = new Map<string, { file: string; offset: number }>();
-  const localReady = localChunkIndex(cache, local);
 
   const addFile = async (oid: string, size: number, path: string, single?: { pack: string; offset: number }): Promise<void> => {
     if (jobs.has(oid) || (await cache.hasFile(oid))) return;
@@ -97,8 +96,11 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
       chunks = rm.chunks.map(([chunk, length, p, offset]) => ({ chunk, length, pack: rm.packs[p]!, offset }));
       m = rm;
     }
-    const job: FileJob = { oid, size, path, remaining: chunks.length, single: chunks.length === 1 };
-    if (!single && chunks.length > 1) job.manifest = { chunker: m!.chunker, chunks: chunks.map((c): [string, number] => [c.chunk, c.length]) };
+    // A one-chunk file is written straight from its verified chunk only when the chunk
+    // oid is the file oid (same bytes, same hash); anything else is assembled and the
+    // whole file rehashed, so a hostile manifest cannot put other bytes under this oid.
+    const job: FileJob = { oid, size, path, remaining: chunks.length, single: chunks.length === 1 && chunks[0]!.chunk === oidHex(oid) };
+    if (m && chunks.length > 1) job.manifest = { chunker: m!.chunker, chunks: chunks.map((c): [string, number] => [c.chunk, c.length]) };
     jobs.set(oid, job);
     let at = 0;
     for (const c of chunks) {
@@ -128,9 +130,10 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
       if (!opts.dryRun) await cache.writeTreeText(item.oid, t.index.tree);
     }
     const before = jobs.size;
+    const selected = selectEntries(entries, item.only, item.path);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (item.only && !item.only.has(e.path)) continue;
+      if (!selected.has(e.path)) continue;
       if (await cache.hasFile(e.oid)) continue;
       let loc = locations[i];
       if (loc === undefined && e.size > 0 && locations.length === 0) {
@@ -144,8 +147,8 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     if (jobs.size === before) result.upToDate++;
   }
 
-  await localReady;
-  // Chunks present locally are copied, not downloaded.
+  // Chunks present locally (in earlier versions) are copied, not downloaded.
+  if (wants.size > 0) await localChunkIndex(cache, local);
   const remoteWants: Want[] = [];
   for (const w of wants.values()) {
     if (local.has(w.chunk)) result.reusedBytes += w.length;

@@ -105,7 +105,7 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
   });
 
   // 2. Decide which chunks to upload: not known on the remote, not already scheduled.
-  const known = await remote.knownChunks();
+  const known = missing.length > 0 ? await remote.knownChunks() : new Map<string, ChunkLocation>();
   const pending = new Map<string, PendingChunk>();
   const schedule = (fileOid: string, chunks: ChunkRef[]): void => {
     let offset = 0;
@@ -149,6 +149,7 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
     let builder = new PackBuilder();
     for (const p of pending.values()) {
       opts.signal?.throwIfAborted();
+      if (uploads.failed) break; // reported by uploads.all() below
       let fh = handles.get(p.fileOid);
       if (!fh) {
         // Keep few handles open: chunks come grouped by file.

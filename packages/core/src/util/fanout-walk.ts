@@ -13,7 +13,15 @@ export async function* walkFanout(base: string): AsyncGenerator<{ hex: string; p
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  for (const fan of fans.sort()) {
-    for (const name of (await readdir(join(base, fan))).sort()) yield { hex: fan + name, path: join(base, fan, name) };
+  // Only well-formed names: stray files (editor backups, .DS_Store) are not objects.
+  for (const fan of fans.filter((f) => /^[0-9a-f]{2}$/.test(f)).sort()) {
+    let names: string[];
+    try {
+      names = await readdir(join(base, fan));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+      throw err;
+    }
+    for (const name of names.filter((n) => /^[0-9a-f]{62}$/.test(n)).sort()) yield { hex: fan + name, path: join(base, fan, name) };
   }
 }

@@ -16,6 +16,11 @@ export class TaskGroup {
     this.limit = pLimit(concurrency);
   }
 
+  /** Whether a task has failed (later tasks are being skipped). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Tasks queued but not yet started. */
   get pending(): number {
     return this.limit.pendingCount;
