@@ -15,6 +15,9 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          // Starts an S3 server (Ceph radosgw by default) unless CPV_TEST_S3_ENDPOINT
+          // names one; prints one loud line and skips the S3 suites when it cannot.
+          globalSetup: ['test/setup/s3-server.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
         },

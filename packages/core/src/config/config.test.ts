@@ -241,3 +241,30 @@ describe('readConfigFile / writeConfigFile', () => {
     expect(configPaths('/r')).toEqual({ committed: '/r/.cpv/config', local: '/r/.cpv/config.local' });
   });
 });
+
+describe('readConfigFile type checks', () => {
+  it.each([
+    ['cache:\n  dir: 5\n', 'cache.dir must be a directory path'],
+    ['core:\n  jobs: many\n', 'core.jobs must be a number'],
+    ['core:\n  link: copy\n', 'core.link must be a list of link modes'],
+    ['core:\n  colour: blue\n', 'core.colour must be a known setting'],
+    ['remotes:\n  origin: /x\n', 'remotes.origin must be a mapping with a url'],
+    ['remotes:\n  origin:\n    url: [1]\n', 'remotes.origin.url must be a string, number or boolean'],
+    ['mystery: 1\n', 'mystery must be one of the known sections'],
+    ['chunker: fast\n', 'chunker must be a mapping'],
+  ])('%j names the file and key', async (yaml, message) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cpv-cfgshape-'));
+    try {
+      const file = path.join(dir, 'config');
+      await writeFile(file, yaml);
+      const err = await readConfigFile(file).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message.startsWith(`${file}: ${message}`)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -72,6 +72,7 @@ export async function readConfigFile(path: string): Promise<ConfigFile> {
   if (v === null || v === undefined) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${path}: expected a YAML mapping`, { hint: `fix ${path}` });
   const file = v as ConfigFile;
+  checkShape(file, path);
   if (file.version !== undefined && file.version !== CONFIG_VERSION) {
     throw new ConfigError(`${path}: unsupported config version ${JSON.stringify(file.version)}`, { hint: 'upgrade cpv' });
   }
@@ -176,4 +177,40 @@ export function mergeConfig(root: string, layers: ConfigFile[], overrides: Confi
     cacheDir: isAbsolute(dir) ? dir : resolve(root, dir),
     remotes,
   };
+}
+
+/** Check the types of every known field, so a bad value names its file and key. */
+function checkShape(f: ConfigFile, path: string): void {
+  const bad = (key: string, want: string): never => {
+    throw new ConfigError(`${path}: ${key} must be ${want}`, { hint: `fix ${path} (see \`cpv config --help\`)` });
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const known = ['version', 'chunker', 'core', 'cache', 'remotes'];
+  for (const k of Object.keys(f)) if (!known.includes(k)) bad(k, `one of the known sections (${known.join(', ')}); "${k}" is not`);
+  if (f.chunker !== undefined && !isObj(f.chunker)) bad('chunker', 'a mapping');
+  if (f.core !== undefined) {
+    if (!isObj(f.core)) bad('core', 'a mapping');
+    const c = f.core as Record<string, unknown>;
+    for (const k of Object.keys(c)) if (!['remote', 'link', 'pack_size', 'jobs'].includes(k)) bad(`core.${k}`, 'a known setting (remote, link, pack_size, jobs)');
+    if (c.remote !== undefined && typeof c.remote !== 'string') bad('core.remote', 'a remote name');
+    if (c.link !== undefined && (!Array.isArray(c.link) || !c.link.every((m) => typeof m === 'string'))) bad('core.link', 'a list of link modes');
+    if (c.pack_size !== undefined && typeof c.pack_size !== 'number') bad('core.pack_size', 'a number of bytes');
+    if (c.jobs !== undefined && typeof c.jobs !== 'number') bad('core.jobs', 'a number');
+  }
+  if (f.cache !== undefined) {
+    if (!isObj(f.cache)) bad('cache', 'a mapping');
+    const c = f.cache as Record<string, unknown>;
+    for (const k of Object.keys(c)) if (k !== 'dir') bad(`cache.${k}`, 'a known setting (dir)');
+    if (c.dir !== undefined && (typeof c.dir !== 'string' || c.dir === '')) bad('cache.dir', 'a directory path');
+  }
+  if (f.remotes !== undefined) {
+    if (!isObj(f.remotes)) bad('remotes', 'a mapping of remote names to settings');
+    for (const [name, r] of Object.entries(f.remotes as Record<string, unknown>)) {
+      if (!isObj(r)) return bad(`remotes.${name}`, 'a mapping with a url');
+      for (const [k, v] of Object.entries(r)) {
+        if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') bad(`remotes.${name}.${k}`, 'a string, number or boolean');
+      }
+      if (r.url !== undefined && typeof r.url !== 'string') bad(`remotes.${name}.url`, 'a string');
+    }
+  }
 }

@@ -75,7 +75,7 @@ export async function openBackend(name: string, cfg: RemoteConfig, root: string)
 
 /**
  * A remote as cpv sees it: a Backend with the remote layout on top, plus the local
- * record (in the cache) of manifests and trees known to be there, used for dedup.
+ * record (in the cache) of chunk locations proven to be there, used for dedup.
  */
 export class Remote {
   readonly name: string;
@@ -167,9 +167,9 @@ export class Remote {
   }
 
   /**
-   * Everything the client knows to be on this remote: chunk oid → location. Built from
-   * remembered manifests, tree indexes and uploaded packs. A hint only: callers
-   * re-check that the packs exist.
+   * Everything the client knows to be on this remote: chunk oid → location, from the
+   * location records it wrote after uploading or verifying chunks. A hint only:
+   * callers re-check that the packs exist.
    */
   async knownChunks(): Promise<Map<string, ChunkLocation>> {
     const out = new Map<string, ChunkLocation>();

@@ -264,3 +264,75 @@ describe('add', () => {
     expect(seen.at(-1)).toEqual([64_000, 64_000]);
   });
 });
+
+describe('add refuses a command it cannot carry out whole, writing nothing', () => {
+  /** Everything in the repository outside the cache, as paths (directories end in /). */
+  async function workspace(): Promise<string[]> {
+    const out: string[] = [];
+    for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      const rel = path.relative(dir, path.join(e.parentPath, e.name));
+      if (rel === '.cpv/tmp' || rel.startsWith('.cpv/tmp/') || rel === '.cpv/cache' || rel.startsWith('.cpv/cache/')) continue;
+      out.push(e.isDirectory() ? rel + '/' : rel);
+    }
+    return out.sort();
+  }
+
+  it.each([
+    ['a directory and a file inside it', ['data', 'data/x']],
+    ['a file inside a directory, then the directory', ['data/x', 'data']],
+    ['a deeper path with a trailing slash', ['data/', 'data/sub/y']],
+  ])('rejects %s with UsageError', async (_, paths) => {
+    await put('data/x', 'x');
+    await put('data/sub/y', 'y');
+    const before = await workspace();
+    const e = await expectReject(add(repo, { cwd: dir, paths }), UsageError);
+    expect(e.message).toMatch(/^data\/(x|sub\/y) is inside data, which is added in the same command$/);
+    expect(await workspace()).toEqual(before);
+    expect(await cachedObjects()).toEqual([]);
+  });
+
+  it('accepts sibling paths whose names share a prefix', async () => {
+    await put('data/x', 'x');
+    await put('data2', 'd');
+    const r = await add(repo, { cwd: dir, paths: ['data', 'data2'] });
+    expect(r.items.map((i) => i.path)).toEqual(['data', 'data2']);
+  });
+
+  it.each([
+    ['a key with a space', { 'my key': 1 }, 'invalid metadata key "my key"'],
+    ['a key starting with a digit', { '1st': 'x' }, 'invalid metadata key "1st"'],
+    ['an empty key', { '': 'x' }, 'invalid metadata key ""'],
+    ['a key with a colon', { 'a:b': 'x' }, 'invalid metadata key "a:b"'],
+    ['a non-finite number', { loss: Number.NaN }, 'metadata loss must be a finite number'],
+  ])('rejects metadata with %s before storing anything', async (_, meta, message) => {
+    await put('m.bin', 'm');
+    const before = await workspace();
+    const e = await expectReject(add(repo, { cwd: dir, paths: ['m.bin'], meta }), UsageError);
+    expect(e.message).toBe(message);
+    expect(await workspace()).toEqual(before);
+    expect(await cachedObjects()).toEqual([]);
+  });
+
+  it('accepts every key the pointer format allows', async () => {
+    await put('m.bin', 'm');
+    await add(repo, { cwd: dir, paths: ['m.bin'], meta: { _a: 1, 'b.c-d_9': 'x', E: true } });
+    const p = parsePointer(await readFile(path.join(dir, 'm.bin.cpv'), 'utf8'), 'm.bin.cpv');
+    expect(p.meta).toEqual({ _a: 1, 'b.c-d_9': 'x', E: true });
+  });
+
+  it('rejects a path whose parent directory is a symbolic link out of the repository', async () => {
+    const elsewhere = await realpath(await mkdtemp(path.join(tmpdir(), 'cpv-elsewhere-')));
+    try {
+      await writeFile(path.join(elsewhere, 'big.bin'), 'outside');
+      await symlink(elsewhere, path.join(dir, 'data'));
+      const before = await workspace();
+      const e = await expectReject(add(repo, { cwd: dir, paths: ['data/big.bin'] }), UsageError);
+      expect(e.message).toBe(`data/big.bin is reached through a symbolic link that leaves the repository (${elsewhere})`);
+      expect((await readdir(elsewhere)).sort()).toEqual(['big.bin']);
+      expect(await workspace()).toEqual(before);
+      expect(await cachedObjects()).toEqual([]);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -262,5 +262,102 @@ describe('checkout', () => {
     const r = await checkout(repo, { cwd: dir, targets: [], dryRun: true });
     expect(r.items[0]).toMatchObject({ created: 1 });
     expect(await exists('m.bin')).toBe(false);
+  });
+});
+
+describe('checkout of a path inside a tracked directory', () => {
+  /** data/ with `sub` tracked as a file, then `sub` turned into a directory holding unsaved work. */
+  async function fileBecameDirectory(notes: string): Promise<void> {
+    await put('data/sub', 'tracked');
+    await put('data/b.txt', 'b');
+    await add(repo, { cwd: dir, paths: ['data'] });
+    await rm(path.join(dir, 'data/sub'));
+    await put('data/sub/notes.txt', notes);
+  }
+
+  it('refuses to delete unsaved files in a directory where a file is tracked, and changes nothing', async () => {
+    await fileBecameDirectory('unsaved');
+    const err = await rejection(checkout(repo, { cwd: dir, targets: ['data/sub'] }));
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).data).toEqual({ paths: ['data/sub/notes.txt (not in the tracked version)'] });
+    expect(await read('data/sub/notes.txt')).toBe('unsaved');
+    expect(await tree('data')).toEqual({ 'b.txt': 'b', 'sub/notes.txt': 'unsaved' });
+  });
+
+  it('replaces that directory with the tracked file under force', async () => {
+    await fileBecameDirectory('unsaved');
+    const r = await checkout(repo, { cwd: dir, targets: ['data/sub'], force: true });
+    expect(r.items[0]).toMatchObject({ created: 1, deleted: 1 });
+    expect(await tree('data')).toEqual({ 'b.txt': 'b', sub: 'tracked' });
+  });
+
+  it('replaces that directory without force when what it holds is cached', async () => {
+    await put('saved.txt', 'saved elsewhere');
+    await add(repo, { cwd: dir, paths: ['saved.txt'] });
+    await fileBecameDirectory('saved elsewhere');
+    await checkout(repo, { cwd: dir, targets: ['data/sub'] });
+    expect(await tree('data')).toEqual({ 'b.txt': 'b', sub: 'tracked' });
+  });
+
+  it('leaves unsaved files that are not in the way alone', async () => {
+    await fileBecameDirectory('unsaved');
+    await rm(path.join(dir, 'data/b.txt'));
+    await put('data/extra.txt', 'not in the way');
+    // Selecting b.txt touches neither data/sub/ nor data/extra.txt.
+    await checkout(repo, { cwd: dir, targets: ['data/b.txt'] });
+    expect(await tree('data')).toEqual({ 'b.txt': 'b', 'extra.txt': 'not in the way', 'sub/notes.txt': 'unsaved' });
+  });
+
+  it('refuses to replace an unsaved file standing where a tracked directory goes (a conflict, not a raw EEXIST)', async () => {
+    await put('data/sub/x', 'X');
+    await put('data/b.txt', 'b');
+    await add(repo, { cwd: dir, paths: ['data'] });
+    await rm(path.join(dir, 'data/sub'), { recursive: true });
+    await put('data/sub', 'unsaved file');
+    for (const target of ['data/sub', 'data/sub/x']) {
+      const err = await rejection(checkout(repo, { cwd: dir, targets: [target] }));
+      expect(err, target).toBeInstanceOf(ConflictError);
+      expect((err as ConflictError).data).toEqual({ paths: ['data/sub (not in the tracked version)'] });
+      expect(await read('data/sub')).toBe('unsaved file');
+    }
+    await checkout(repo, { cwd: dir, targets: ['data/sub/x'], force: true });
+    expect(await tree('data')).toEqual({ 'b.txt': 'b', 'sub/x': 'X' });
+  });
+});
+
+describe('checkout where a tracked directory is a symbolic link', () => {
+  /** `tools/` tracked, then replaced by a link to `other/`, a directory of the repository. */
+  async function linkedTools(): Promise<void> {
+    await put('tools/pre-commit', '#!/bin/sh\necho tracked\n', 0o755);
+    await put('tools/lib/util.sh', 'util');
+    await add(repo, { cwd: dir, paths: ['tools'] });
+    await rm(path.join(dir, 'tools'), { recursive: true });
+    await put('other/keep.txt', 'keep');
+    await symlink('other', path.join(dir, 'tools'));
+  }
+
+  it.each([[['tools/pre-commit']], [['tools']], [[]]])('refuses to write through the link (targets %j)', async (targets) => {
+    await linkedTools();
+    const err = await rejection(checkout(repo, { cwd: dir, targets }));
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).data).toEqual({ paths: ['tools (a symbolic link where a directory is tracked)'] });
+    expect(await tree('other')).toEqual({ 'keep.txt': 'keep' });
+    expect((await lstat(path.join(dir, 'tools'))).isSymbolicLink()).toBe(true);
+  });
+
+  it('under force, replaces the link with a real directory and leaves its target alone', async () => {
+    await linkedTools();
+    await checkout(repo, { cwd: dir, targets: ['tools/pre-commit'], force: true });
+    expect((await lstat(path.join(dir, 'tools'))).isDirectory()).toBe(true);
+    expect(await tree('tools')).toEqual({ 'pre-commit': '#!/bin/sh\necho tracked\n' });
+    expect((await stat(path.join(dir, 'tools/pre-commit'))).mode & 0o777).toBe(0o755);
+    expect(await tree('other')).toEqual({ 'keep.txt': 'keep' });
+  });
+
+  it('under force, restores the whole directory and leaves the target alone', async () => {
+    await linkedTools();
+    await checkout(repo, { cwd: dir, targets: [], force: true });
+    expect(await tree('tools')).toEqual({ 'pre-commit': '#!/bin/sh\necho tracked\n', 'lib/util.sh': 'util' });
+    expect(await tree('other')).toEqual({ 'keep.txt': 'keep' });
   });
 });

@@ -137,6 +137,33 @@ describe('resolveTargets', () => {
   });
 });
 
+describe('resolveTargets with names that look like globs', () => {
+  beforeEach(async () => {
+    await put('w[v2].bin', 'literal');
+    await put('wv.bin', 'v');
+    await put('w2.bin', '2');
+    await add(repo, { cwd: dir, paths: ['w[v2].bin', 'wv.bin', 'w2.bin'] });
+  });
+
+  it('takes a name that exists literally as itself, not as a pattern', async () => {
+    expect(summary(await resolveTargets(repo, dir, ['w[v2].bin']))).toEqual([['w[v2].bin.cpv', undefined]]);
+    expect(summary(await resolveTargets(repo, dir, ['w[v2].bin.cpv']))).toEqual([['w[v2].bin.cpv', undefined]]);
+  });
+
+  it('takes it literally when only its pointer exists (not checked out)', async () => {
+    await rm(path.join(dir, 'w[v2].bin'));
+    expect(summary(await resolveTargets(repo, dir, ['w[v2].bin']))).toEqual([['w[v2].bin.cpv', undefined]]);
+  });
+
+  it('still expands a pattern that names no file', async () => {
+    expect(summary(await resolveTargets(repo, dir, ['w[v3].bin']))).toEqual([['wv.bin.cpv', undefined]]);
+  });
+
+  it('writes an escaped .gitignore line that matches only that name', async () => {
+    expect((await readFile(path.join(dir, '.gitignore'), 'utf8')).split('\n')).toContain('/w\\[v2\\].bin');
+  });
+});
+
 describe('listPointers / readPointer', () => {
   it('skips .cpv, .git, node_modules and the insides of tracked directories', async () => {
     await put('data/a.txt', 'a');

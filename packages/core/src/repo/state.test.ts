@@ -115,6 +115,27 @@ describe('StatCache', () => {
     expect((await StatCache.load(root)).lookup('f.bin', st)).toBeUndefined();
   });
 
+  it('drops malformed entries one by one and keeps the good ones', async () => {
+    await mkdir(path.dirname(stateFile()), { recursive: true });
+    const st = await stat(file);
+    const stamp = [5, st.mtimeMs, st.ino];
+    const files: Record<string, unknown> = {
+      good: [...stamp, OID],
+      'sha256 oid': [...stamp, 'sha256:abc'],
+      'short oid': [...stamp, 'b3:abc'],
+      'uppercase oid': [...stamp, 'b3:' + 'A'.repeat(64)],
+      'numeric oid': [...stamp, 7],
+      'string size': ['5', st.mtimeMs, st.ino, OID],
+      'three fields': stamp,
+      'five fields': [...stamp, OID, 'x'],
+      'an object': { size: 5 },
+      null: null,
+    };
+    await writeFile(stateFile(), JSON.stringify({ version: 1, files }));
+    const sc = await StatCache.load(root);
+    for (const name of Object.keys(files)) expect(sc.lookup(name, st), name).toBe(name === 'good' ? OID : undefined);
+  });
+
   it('does not record a file with a whole-second mtime modified in the last two seconds', async () => {
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     await utimes(file, now, now);

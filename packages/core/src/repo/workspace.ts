@@ -20,9 +20,10 @@ export async function hashFile(path: string, onProgress?: (bytes: number) => voi
 }
 
 /**
- * The stat of a workspace file that cpv may read: a regular file, or a symlink that
- * resolves to a regular file inside the repo or the cache (as `symlink` checkouts
- * make). Anything else throws UsageError naming the path. Returns undefined if absent.
+ * The stat of a workspace path that cpv may read, following a symbolic link only when
+ * it resolves inside the repo or the cache (as `symlink` checkouts make); the result
+ * may be a file or a directory (callers check). A broken link, or one that leaves the
+ * repo, throws UsageError naming the path. Returns undefined if absent.
  */
 export async function statTracked(repo: Repo, abs: string): Promise<Stats | undefined> {
   let st: Stats;

@@ -87,8 +87,8 @@ export class Cache {
   /**
    * Copy `src` into the cache and record its chunk list. The copy is scanned (not the
    * source), so the stored oid always matches the stored bytes even if the source
-   * changes meanwhile. Idempotent. If `known` is given and the object exists, the
-   * source is not copied again.
+   * changes meanwhile. Idempotent. Files up to 1 MiB (`size`) are read into memory
+   * once instead, with durability deferred to `sync()`.
    */
   async ingestFile(src: string, params: ChunkerParams, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void; size?: number } = {}): Promise<IngestResult> {
     if (opts.size !== undefined && opts.size <= SMALL_FILE) {

@@ -49,6 +49,10 @@ describe('parseLocalManifest', () => {
     expect(parseLocalManifest(local({ size: 0, chunks: [] }), 'm').chunks).toEqual([]);
   });
 
+  it('accepts a single chunk whose oid is the file oid', () => {
+    expect(parseLocalManifest(local({ chunks: [[hex('f'), 30]] }), 'm', OID).chunks).toEqual([[hex('f'), 30]]);
+  });
+
   it.each([
     ['not JSON', '{', 'not valid JSON'],
     ['a JSON array', '[]', 'expected a JSON object'],
@@ -70,11 +74,13 @@ describe('parseLocalManifest', () => {
     ['a chunk oid with prefix', local({ chunks: [['b3:' + hex('1'), 10], [hex('2'), 20]] }), 'each chunk must be'],
     ['a short chunk oid', local({ chunks: [[hex('1').slice(1), 10], [hex('2'), 20]] }), 'each chunk must be'],
     ['a chunk with three fields', local({ chunks: [[hex('1'), 10, 0], [hex('2'), 20]] }), 'each chunk must be'],
+    ['a single chunk that is not the file', local({ size: 30, chunks: [[hex('1'), 30]] }), 'a single chunk must have the oid of the file'],
+    ['a single chunk that is not a list', local({ size: 30, chunks: [hex('f')] }), 'a single chunk must have the oid of the file'],
   ])('rejects %s, naming the object', (_, text, reason) => {
     const e = formatError(() => parseLocalManifest(text, 'cache manifest b3:ffff'));
     expect(e.message.startsWith('cache manifest b3:ffff: ')).toBe(true);
     expect(e.message).toContain(reason);
-    expect(e.hint).toContain('cpv pull');
+    expect(e.hint).toContain('delete it');
   });
 
   it('rejects a manifest stored under another oid', () => {
@@ -115,6 +121,9 @@ describe('parseRemoteManifest', () => {
     ['lengths that do not sum to size', remote({ size: 29 }), 'chunk lengths sum to 30, not the size 29'],
     ['a bad oid', remote({ oid: 'b3:xyz' }), 'bad oid'],
     ['no chunker', remote({ chunker: undefined }), 'bad chunker parameters'],
+    // A one-chunk file is its chunk: naming another chunk would put other bytes under this oid.
+    ['a single chunk that is not the file', remote({ packs: [hex('a')], chunks: [[hex('1'), 30, 0, 8]] }), 'a single chunk must have the oid of the file'],
+    ['a single chunk with the file oid prefixed', remote({ packs: [hex('a')], chunks: [[OID, 30, 0, 8]] }), 'a single chunk must have the oid of the file'],
   ])('rejects %s', (_, text, reason) => {
     const e = formatError(() => parseRemoteManifest(text, 'remote manifest b3:ffff on origin'));
     expect(e.message.startsWith('remote manifest b3:ffff on origin: ')).toBe(true);
@@ -124,6 +133,11 @@ describe('parseRemoteManifest', () => {
   it('rejects a manifest stored under another oid', () => {
     const other = 'b3:' + hex('e');
     expect(formatError(() => parseRemoteManifest(remote(), 'm', other)).message).toBe(`m: describes ${OID}, expected ${other}`);
+  });
+
+  it('accepts a single chunk whose oid is the file oid', () => {
+    const m = parseRemoteManifest(remote({ packs: [hex('a')], chunks: [[hex('f'), 30, 0, 8]] }), 'm', OID);
+    expect(m.chunks).toEqual([[hex('f'), 30, 0, 8]]);
   });
 });
 

@@ -41,7 +41,11 @@ export interface RemoteTreeIndex {
 }
 
 function fail(what: string, reason: string): never {
-  throw new FormatError(`${what}: ${reason}`, { hint: 'the object is damaged or was written by an incompatible cpv; run `cpv pull` again, or push it again from a clone that has the data' });
+  throw new FormatError(`${what}: ${reason}`, {
+    hint: what.startsWith('cache')
+      ? 'the cached record is damaged: delete it and run the command again (cpv rebuilds it)'
+      : 'the remote record is damaged or was written by an incompatible cpv: push the data again from a clone that has it',
+  });
 }
 
 function parseJson(text: string, what: string): Record<string, unknown> {
