@@ -1,12 +1,14 @@
 // The acceptance test of cpv: two people share a model and a dataset through git and
-// a directory remote, version the model, and get byte-identical, deduplicated copies.
-// The steps run in order and build on each other.
+// a cpv remote, version the model, and get byte-identical, deduplicated copies. The
+// steps run in order and build on each other. The whole journey runs once over a
+// directory remote and once over an S3 remote (./support/remote-fixture.ts).
 import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertBuilt,
   cpvJson,
+  objectPath,
   readPointerFile,
   useHome,
   type AddJson,
@@ -17,7 +19,9 @@ import {
 } from './support/cpv.js';
 import { cloneRepo, commitAll, gitDirty, isIgnored, makeOrigin, pullGit, pushGit } from './support/git.js';
 import { b3sum, randomBytes, rewriteTensors, writeDataset, writeModel, type ModelInfo } from './support/model.js';
-import { dirBytes, listFiles, makeTempDir, removeTempDir, snapshotTree } from './support/fsutil.js';
+import { listFiles, makeTempDir, removeTempDir, snapshotTree } from './support/fsutil.js';
+import { directoryRemote, s3Remote, type RemoteFixture } from './support/remote-fixture.js';
+import { s3Config } from './setup/s3-env.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -30,10 +34,22 @@ const MiB = 1024 * KiB;
 const DEDUP_RATIO = 1.15;
 const MANIFEST_ALLOWANCE = 64 * KiB;
 
+// What a remote holds after a push: its marker, packs, manifests and trees (docs/format.md).
+const REMOTE_LAYOUT = /^(cpv-remote\.json|(packs|manifests|trees)\/[0-9a-f]{2}\/[0-9a-f]{62})$/;
+
 describe('journey: two clones share a model and a dataset through git and a directory remote', () => {
+  journey((root) => directoryRemote(join(root, 'remote')));
+});
+
+describe.skipIf(!s3Config())('journey: two clones share a model and a dataset through git and an S3 remote', () => {
+  journey(() => s3Remote('journey', 'team/cpv'));
+});
+
+/** The journey's steps, over the remote that `makeRemote` sets up inside the test's temp dir. */
+function journey(makeRemote: (root: string) => Promise<RemoteFixture>): void {
   let root: string;
   let origin: string;
-  let remote: string;
+  let remote: RemoteFixture;
   let a: string; // Alice's clone
   let b: string; // Bob's clone
   let model: ModelInfo;
@@ -49,15 +65,17 @@ describe('journey: two clones share a model and a dataset through git and a dire
     root = await makeTempDir('journey');
     useHome(join(root, 'home'));
     origin = await makeOrigin(join(root, 'origin.git'));
-    remote = join(root, 'remote');
+    remote = await makeRemote(root);
     a = await cloneRepo(origin, join(root, 'a'), 'Alice');
   });
-  afterAll(() => removeTempDir(root));
+  afterAll(async () => {
+    await remote?.dispose();
+    await removeTempDir(root);
+  });
 
   it('A: init with a remote, add a 32 MiB model and a 200-file dataset, commit, push', async () => {
-    const init = await cpvJson(a, ['init', '--remote', remote]);
+    const init = await remote.init(a);
     expect(init).toMatchObject({ git: true, created: ['.cpv/config', '.cpv/.gitignore'] });
-    expect(await readFile(join(a, '.cpv', 'config'), 'utf8')).toContain(remote);
 
     model = await writeModel(join(a, 'model.safetensors'), { seed: 1, tensors: 64, bytes: 32 * MiB });
     expect(model.tensors).toHaveLength(64);
@@ -102,21 +120,28 @@ describe('journey: two clones share a model and a dataset through git and a dire
     const push = await cpvJson<PushJson>(a, ['push', '-j', '4']);
     // Random content: no chunk repeats, so every byte is uploaded exactly once.
     expect(push).toMatchObject({ remote: 'origin', upToDate: 0, uploaded: 2, files: 201, bytes: model.size + datasetBytes, dedupBytes: 0 });
-    const size = await dirBytes(remote);
+    const size = await remote.bytes();
     // wireBytes counts packs, manifests and trees; the remote also has its marker file.
-    expect(push.wireBytes).toBe(size - (await stat(join(remote, 'cpv-remote.json'))).size);
+    expect(push.wireBytes).toBe(size - (await remote.size('cpv-remote.json')));
     // Overhead of packs' trailers, manifests and the tree index stays small.
     expect(size - push.bytes).toBeLessThan(256 * KiB);
-    expect(await listFiles(join(remote, '.tmp'))).toEqual([]);
+    // Nothing half-written is left, and nothing but the layout's objects was written.
+    expect(await remote.leftovers()).toEqual([]);
+    const keys = await remote.keys();
+    expect(keys.filter((k) => !REMOTE_LAYOUT.test(k))).toEqual([]);
+    // The model's manifest and the dataset's tree index, under their oids.
+    expect(keys).toContain(objectPath('manifests', v1Oid));
+    expect(keys.filter((k) => k.startsWith('trees/'))).toEqual([objectPath('trees', addData.items[0]!.oid)]);
 
     // A second push moves nothing.
     const again = await cpvJson<PushJson>(a, ['push']);
     expect(again).toMatchObject({ upToDate: 2, uploaded: 0, bytes: 0, files: 0 });
-    expect(await dirBytes(remote)).toBe(size);
+    expect(await remote.bytes()).toBe(size);
   });
 
   it('B: a fresh clone pulls byte-identical content', async () => {
     b = await cloneRepo(origin, join(root, 'b'), 'Bob');
+    await remote.join(b);
     const pull = await cpvJson<PullJson>(b, ['pull'], { env: { CPV_JOBS: '2' } });
     expect(pull.fetch).toMatchObject({ remote: 'origin', files: 201, bytes: model.size + datasetBytes, reusedBytes: 0 });
     const byPath = Object.fromEntries(pull.checkout.items.map((i) => [i.path, i]));
@@ -164,11 +189,11 @@ describe('journey: two clones share a model and a dataset through git and a dire
     expect(byPath['model.safetensors']).toMatchObject({ workspace: 'unchanged', cache: 'present', remote: 'missing' });
     expect(byPath['data']).toMatchObject({ workspace: 'unchanged', cache: 'present', remote: 'present' });
 
-    const before = await dirBytes(remote);
+    const before = await remote.bytes();
     const push = await cpvJson<PushJson>(a, ['push']);
-    const growth = (await dirBytes(remote)) - before;
+    const growth = (await remote.bytes()) - before;
     console.log(
-      `v2 push: ${changedV2} bytes changed, push reported ${push.bytes} chunk bytes (${(push.bytes / changedV2).toFixed(3)}x), ` +
+      `v2 push (${remote.kind}): ${changedV2} bytes changed, push reported ${push.bytes} chunk bytes (${(push.bytes / changedV2).toFixed(3)}x), ` +
         `remote grew ${growth} bytes (${(growth / changedV2).toFixed(3)}x)`,
     );
     expect(push).toMatchObject({ uploaded: 1, upToDate: 1, files: 1 });
@@ -187,7 +212,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
     await pullGit(b);
     const pull = await cpvJson<PullJson>(b, ['pull']);
     console.log(
-      `v2 pull: ${pull.fetch.bytes} bytes downloaded, ${pull.fetch.reusedBytes} bytes reused from the cache ` +
+      `v2 pull (${remote.kind}): ${pull.fetch.bytes} bytes downloaded, ${pull.fetch.reusedBytes} bytes reused from the cache ` +
         `(${((100 * pull.fetch.reusedBytes) / model.size).toFixed(1)}% of the model), ${pull.fetch.requests} request(s)`,
     );
     expect(pull.fetch).toMatchObject({ files: 1, upToDate: 1 });
@@ -233,6 +258,7 @@ describe('journey: two clones share a model and a dataset through git and a dire
 
   it('C: pulling files inside a tracked directory creates just those files', async () => {
     const c = await cloneRepo(origin, join(root, 'c'), 'Carol');
+    await remote.join(c);
     const one = dataset.find((p) => p.startsWith('train/shard-2/'))!;
     const special = 'meta/label notes ü.txt';
     const pull = await cpvJson<PullJson>(c, ['pull', `data/${one}`, `data/${special}`]);
@@ -281,9 +307,9 @@ describe('journey: two clones share a model and a dataset through git and a dire
 
     // Recorded for real, then a dry push: the remote does not change at all.
     await cpvJson<AddJson>(a, ['add', 'model.safetensors']);
-    const remoteBefore = await snapshotTree(remote);
+    const remoteBefore = await remote.snapshot();
     const dryPush = await cpvJson<PushJson>(a, ['push', '--dry-run']);
-    expect(await snapshotTree(remote)).toEqual(remoteBefore);
+    expect(await remote.snapshot()).toEqual(remoteBefore);
     expect(dryPush).toMatchObject({ uploaded: 1, upToDate: 1, files: 1 });
     expect(dryPush.bytes).toBeGreaterThanOrEqual(changed);
     expect(dryPush.bytes).toBeLessThanOrEqual(DEDUP_RATIO * changed);
@@ -303,4 +329,4 @@ describe('journey: two clones share a model and a dataset through git and a dire
   it('never wrote to HOME (no user-level state)', async () => {
     expect(await listFiles(join(root, 'home'))).toEqual([]);
   });
-});
+}

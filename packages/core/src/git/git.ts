@@ -72,15 +72,31 @@ export async function gitRemotes(dir: string): Promise<Array<{ name: string; url
  * SSH never prompts: BatchMode is forced so a missing key fails instead of hanging.
  */
 export async function lsRemote(dir: string, remote: string, timeoutMs = 20_000): Promise<string | undefined> {
-  const git = simpleGit({ baseDir: dir, timeout: { block: timeoutMs } }).env({
+  const env = {
     ...process.env,
     GIT_TERMINAL_PROMPT: '0',
     GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=10',
-  });
+  };
+  // simple-git refuses an explicit GIT_SSH_COMMAND, and any GIT_* variable passed in
+  // `env`, unless told otherwise: these are the user's own settings plus the two above.
+  const git = simpleGit({
+    baseDir: dir,
+    timeout: { block: timeoutMs },
+    unsafe: { allowUnsafeSshCommand: true },
+    allowEnvironment: Object.keys(env).filter((k) => /^GIT_/i.test(k)),
+  }).env(env);
   try {
     await git.raw(['ls-remote', '--heads', remote]);
     return undefined;
   } catch (err) {
-    return String((err as Error).message ?? err).trim().split('\n').slice(-3).join(' ');
+    // git ends most failures with the same three lines ("Could not read from remote
+    // repository. Please make sure you have the correct access rights and the repository
+    // exists."): drop them, so the line that says what went wrong is kept.
+    const text = String((err as Error).message ?? err);
+    const lines = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^(fatal: Could not read from remote repository\.?|Please make sure you have the correct access rights|and the repository exists\.?)$/.test(l));
+    return (lines.length > 0 ? lines : [text.trim()]).slice(-3).join(' ');
   }
 }

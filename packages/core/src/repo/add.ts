@@ -6,9 +6,10 @@ import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { isValidArtifactName, isValidMetaKey, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
 import type { TreeEntry } from '../store/tree.js';
-import { serializeTree } from '../store/tree.js';
+import { relPathProblem, serializeTree } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { toFileOid } from '../util/oid.js';
+import { pathExists } from '../util/fs-atomic.js';
 import type { ProgressEvent } from '../transfer/types.js';
 import { findTracking, hasGlob, ignoreInGit, readPointer, toRel, writePointer } from './pointers.js';
 import type { Repo } from './repo.js';
@@ -96,7 +97,8 @@ async function expandPaths(repo: Repo, cwd: string, paths: readonly string[]): P
   if (paths.length === 0) throw new UsageError('nothing to add', { hint: 'name files or directories, e.g. `cpv add model.safetensors data/`' });
   const out: string[] = [];
   for (const p of paths) {
-    if (hasGlob(p)) {
+    // A name with glob characters that exists literally (`w[v2].bin`) means itself.
+    if (hasGlob(p) && !(await pathExists(resolve(cwd, p)))) {
       const matches = await fg(p, { cwd, dot: false, onlyFiles: false, absolute: true, ignore: ['**/.git/**', '**/.cpv/**', `**/*${POINTER_SUFFIX}`] });
       if (matches.length === 0) throw new NotFoundError(`no file matches ${JSON.stringify(p)}`);
       out.push(...matches.map((m) => resolve(m)).sort());
@@ -119,11 +121,18 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
   if (top === '.git' || top === '.cpv') throw new UsageError(`${rel} is inside ${top}/; cpv cannot track it`);
   if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${rel} is a cpv pointer file`, { hint: `add the tracked path instead: cpv add ${rel.slice(0, -POINTER_SUFFIX.length)}` });
   // The pointer and .gitignore are written next to the path: its directory must
-  // really be inside the repository, not reached through a symbolic link.
+  // really be inside the repository (not reached through a symbolic link that leaves
+  // it or leads into .git or .cpv).
+  const realRoot = await realpath(repo.root);
   const realParent = await realpath(dirname(abs)).catch(() => dirname(abs));
-  if (!isInside(await realpath(repo.root), realParent)) {
-    throw new UsageError(`${rel} is reached through a symbolic link that leaves the repository (${realParent})`, { hint: 'add files from inside the repository itself' });
+  const realTop = toRel(realRoot, realParent).split('/')[0];
+  if (!isInside(realRoot, realParent) || realTop === '.git' || realTop === '.cpv') {
+    throw new UsageError(`${rel} is reached through a symbolic link to ${realParent}, outside the workspace`, { hint: 'add files from inside the repository itself' });
   }
+  // The name goes into a pointer and a .gitignore line: it must be one cpv can record.
+  const name = basename(abs);
+  const problem = relPathProblem(name);
+  if (problem) throw new UsageError(`cannot track ${JSON.stringify(rel)}: ${problem}`, { hint: 'rename the file' });
   const parent = await findTracking(repo, join(abs, '..'));
   if (parent) throw new UsageError(`${rel} is inside ${parent.ref.path}, which cpv already tracks`, { hint: `run \`cpv add ${parent.ref.path}\` to record changes inside it` });
   let lst: Stats;

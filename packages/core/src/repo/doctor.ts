@@ -126,7 +126,9 @@ const PERMISSION: Record<string, string> = { list: 's3:ListBucket', write: 's3:P
 function failure(check: string, err: unknown, op?: string): DoctorCheck {
   if (err instanceof CpvError) {
     const code = err.data.code as string | undefined;
-    const denied = code === 'AccessDenied' || err.data.status === 403;
+    // A rejected key or signature is also a 403, but the fix is the key, not a permission.
+    const rejected = code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'InvalidToken' || code === 'ExpiredToken';
+    const denied = !rejected && (code === 'AccessDenied' || err.data.status === 403);
     return {
       check,
       ok: false,

@@ -4,6 +4,7 @@ import { NotFoundError, PointerParseError, UsageError } from '../errors.js';
 import { parsePointer, POINTER_SUFFIX, serializePointer, trackedNameOf, type Pointer } from '../pointer/pointer.js';
 import { pathExists, writeAtomic } from '../util/fs-atomic.js';
 import type { Repo } from './repo.js';
+import { selectEntries } from '../store/tree.js';
 import { isInside } from './workspace.js';
 
 /** A pointer file in the workspace and what it tracks. */
@@ -216,4 +217,16 @@ export async function ignoreInGit(repo: Repo, trackedRels: readonly string[]): P
 /** A file name as a literal .gitignore pattern: glob characters, a leading `!` or `#` and trailing spaces escaped. */
 export function gitignoreEscape(name: string): string {
   return name.replace(/[\\*?[\]]/g, '\\$&').replace(/^[!#]/, '\\$&').replace(/ +$/, (sp) => sp.replace(/ /g, '\\ '));
+}
+
+/**
+ * Paths inside tracked directories must name something in the tracked version (a
+ * typo is an error, not a silent no-op). Checked against the cached tree; a tree not
+ * in the cache is checked later, when it is fetched.
+ */
+export async function checkInnerPaths(repo: Repo, targets: readonly Target[]): Promise<void> {
+  for (const t of targets) {
+    if (!t.only || !(await repo.cache.hasTree(t.pointer.oid))) continue;
+    selectEntries(await repo.cache.readTree(t.pointer.oid), t.only, t.path);
+  }
 }

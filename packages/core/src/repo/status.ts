@@ -4,7 +4,7 @@ import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { toFileOid } from '../util/oid.js';
 import { NotFoundError } from '../errors.js';
-import { resolveTargets, type Target } from './pointers.js';
+import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './state.js';
 import { dirEntries, statTracked, workspaceOid } from './workspace.js';
@@ -45,6 +45,7 @@ export interface StatusOptions {
  */
 export async function status(repo: Repo, opts: StatusOptions): Promise<StatusItem[]> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
+  await checkInnerPaths(repo, targets);
   const state = await StatCache.load(repo.root);
   const items: StatusItem[] = [];
   try {

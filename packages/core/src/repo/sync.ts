@@ -3,7 +3,7 @@ import { push as pushObjects, type PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
 import { Remote } from '../remote/remote.js';
 import { checkout, type CheckoutResult } from './checkout.js';
-import { resolveTargets, type Target } from './pointers.js';
+import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 
 export interface SyncOptions {
@@ -43,6 +43,7 @@ async function withRemote<T>(repo: Repo, name: string | undefined, fn: (r: Remot
  */
 export async function push(repo: Repo, opts: SyncOptions): Promise<PushResult & { remote: string }> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
+  await checkInnerPaths(repo, targets);
   // Pushing part of a directory is pushing the directory: trees are atomic on the remote.
   const items = itemsOf(targets).map(({ only: _only, ...i }) => i);
   return withRemote(repo, opts.remote, async (remote) => ({
@@ -81,3 +82,4 @@ export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }):
   const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
   return { fetch: fetched, checkout: co };
 }
+
