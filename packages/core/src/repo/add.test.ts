@@ -327,12 +327,42 @@ describe('add refuses a command it cannot carry out whole, writing nothing', () 
       await symlink(elsewhere, path.join(dir, 'data'));
       const before = await workspace();
       const e = await expectReject(add(repo, { cwd: dir, paths: ['data/big.bin'] }), UsageError);
-      expect(e.message).toBe(`data/big.bin is reached through a symbolic link that leaves the repository (${elsewhere})`);
+      expect(e.message).toBe(`data/big.bin is reached through a symbolic link to ${elsewhere}, outside the workspace`);
       expect((await readdir(elsewhere)).sort()).toEqual(['big.bin']);
       expect(await workspace()).toEqual(before);
       expect(await cachedObjects()).toEqual([]);
     } finally {
       await rm(elsewhere, { recursive: true, force: true });
     }
+  });
+});
+
+describe('add refuses names and places it cannot record', () => {
+  it.each([
+    ['a backslash', 'back\\slash.bin'],
+    ['a newline', 'a\nb.bin'],
+    ['a tab', 'tab\there.bin'],
+  ])('a file name with %s, writing nothing', async (_, name) => {
+    await put(name, 'x');
+    const err = await add(repo, { cwd: dir, paths: [name] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toContain('cannot track');
+    expect((await readdir(dir)).filter((n) => (n.endsWith('.cpv') && n !== '.cpv') || n === '.gitignore')).toEqual([]);
+  });
+
+  it('a path reached through a link into .git or .cpv', async () => {
+    await mkdir(path.join(dir, '.git', 'hooks'), { recursive: true });
+    await writeFile(path.join(dir, '.git', 'hooks', 'pre-commit.sample'), '#!/bin/sh\n');
+    await symlink(path.join(dir, '.git', 'hooks'), path.join(dir, 'hooks'));
+    const err = await add(repo, { cwd: dir, paths: ['hooks/pre-commit.sample'] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toContain('outside the workspace');
+    expect(await readdir(path.join(dir, '.git', 'hooks'))).toEqual(['pre-commit.sample']);
   });
 });
