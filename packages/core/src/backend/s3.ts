@@ -158,7 +158,8 @@ export class S3Backend implements Backend {
         upload = undefined;
         return;
       }
-      await this.#put(key, full, Buffer.concat(parts), opts);
+      const only = parts.length === 1 ? parts[0]! : undefined;
+      await this.#put(key, full, only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(parts), opts);
     } catch (err) {
       if (upload) await upload.abort();
       throw err;

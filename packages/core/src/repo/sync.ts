@@ -51,7 +51,7 @@ export async function push(repo: Repo, opts: SyncOptions): Promise<PushResult & 
     ...(await pushObjects(repo.cache, remote, items, {
       chunker: repo.config.chunker,
       packSize: repo.config.packSize,
-      jobs: opts.jobs ?? repo.config.jobs,
+      jobs: jobsFor(repo, remote.name, opts.jobs),
       dryRun: opts.dryRun,
       signal: opts.signal,
       onProgress: opts.onProgress,
@@ -65,7 +65,7 @@ export async function fetch(repo: Repo, opts: SyncOptions): Promise<FetchResult 
   return withRemote(repo, opts.remote, async (remote) => ({
     remote: remote.name,
     ...(await fetchObjects(repo.cache, remote, itemsOf(targets), {
-      jobs: opts.jobs ?? repo.config.jobs,
+      jobs: jobsFor(repo, remote.name, opts.jobs),
       dryRun: opts.dryRun,
       signal: opts.signal,
       onProgress: opts.onProgress,
@@ -83,3 +83,9 @@ export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }):
   return { fetch: fetched, checkout: co };
 }
 
+
+/** Parallel requests: the flag, else the remote's own `jobs`, else `core.jobs`. */
+function jobsFor(repo: Repo, remote: string, flag: number | undefined): number {
+  const own = repo.config.remotes[remote]?.jobs;
+  return flag ?? (typeof own === 'number' ? own : repo.config.jobs);
+}
