@@ -43,8 +43,8 @@ SERVERS="account container object proxy"
 
 say() { printf 'swift: %s\n' "$*"; }
 die() { FAIL_REASON="$*"; printf 'swift: %s\n' "$*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # A process counts as alive when it exists, is not a zombie (an init that does not reap
 # may leave those behind) and its command line contains the program we started.
@@ -55,8 +55,6 @@ alive() { # pid program
   [ "$st" != Z ] || return 1
   tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
 }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-http_code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null || true; }
 program() { # pid-file name -> program name to look for in its command line
   case $1 in memcached) echo memcached ;; *) echo "swift-$1-server" ;; esac
 }
@@ -115,56 +113,6 @@ cmd_status() {
   else
     say "not running (state $ROOT)"; return 1
   fi
-}
-
-# --- stop ------------------------------------------------------------------------------
-# Every daemon is started as the leader of its own process group (setsid), so a group id
-# names the daemon and anything it forked. Group members are read from /proc (no procps).
-group_pids() { # pgid [live] -> pids in the group; with "live", zombies left out
-  local f st rest state pgrp
-  for f in /proc/[0-9]*/stat; do
-    { read -r st < "$f"; } 2>/dev/null || continue
-    rest=${st##*) }
-    read -r state _ pgrp _ <<< "$rest"
-    [ "$pgrp" = "$1" ] || continue
-    [ "${2:-}" != live ] || [ "$state" != Z ] || continue
-    f=${f#/proc/}; echo "${f%/stat}"
-  done
-}
-# True when the group still has a live member running the program we started.
-group_alive() { # pgid program
-  local q
-  for q in $(group_pids "$1" live); do
-    tr '\0' ' ' < "/proc/$q/cmdline" 2>/dev/null | grep -q -- "$2" && return 0
-  done
-  return 1
-}
-# Signals each group, waits up to 10 s for the groups to exit, then SIGKILLs what is left
-# and gives init a moment to reap the orphans, so that nothing (not even a zombie) is
-# listed once this returns.
-stop_groups() { # "pgid:program:signal" ...
-  local g p prog sig i left groups=""
-  for g in "$@"; do
-    p=${g%%:*}; prog=${g#*:}; sig=${prog##*:}; prog=${prog%:*}
-    if group_alive "$p" "$prog"; then
-      kill -s "$sig" -- "-$p" 2>/dev/null || true
-      groups="$groups $p"
-    fi
-  done
-  [ -n "$groups" ] || return 0
-  for i in $(seq 1 100); do
-    left=""
-    for p in $groups; do [ -z "$(group_pids "$p" live)" ] || left="$left $p"; done
-    [ -n "$left" ] || break
-    sleep 0.1
-  done
-  for p in $left; do say "process group $p still alive after 10 s, SIGKILL"; kill -KILL -- "-$p" 2>/dev/null || true; done
-  for i in $(seq 1 50); do
-    left=""
-    for p in $groups; do [ -z "$(group_pids "$p")" ] || left=1; done
-    [ -n "$left" ] || break
-    sleep 0.1
-  done
 }
 
 # Swift servers fork their workers; a worker outlives a parent that was killed with

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { CpvError, ConflictError, NotFoundError, RemoteError, UsageError } from '../errors.js';
 import { errnoCode, writeAtomic } from '../util/fs-atomic.js';
 import type { Backend, LoadOptions, ObjectInfo, OpOptions, SaveOptions } from './backend.js';
-import { validateKey, validateListPrefix } from './validate-key.js';
+import { checkCount, validateKey, validateListPrefix } from './validate-key.js';
 
 /** Temp files of in-flight saves, under the root; never listed, never a valid key. */
 const TMP_DIR = '.tmp';
@@ -270,11 +270,6 @@ function isReserved(firstComponent: string): boolean {
   return firstComponent === TMP_DIR;
 }
 
-function checkCount(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new UsageError(`load ${name} must be a non-negative integer, got ${value}`, { data: { [name]: value } });
-  }
-}
 
 /**
  * The absolute directory a directory-remote URL names: a `file://` URL (decoded, e.g.

@@ -18,7 +18,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { ConfigError, ConflictError, CpvError, NotFoundError, RemoteError, UsageError } from '../errors.js';
 import type { Backend, LoadOptions, ObjectInfo, OpOptions, SaveOptions } from './backend.js';
-import { validateKey, validateListPrefix } from './validate-key.js';
+import { checkCount, validateKey, validateListPrefix } from './validate-key.js';
 
 /** Everything that configures an S3 remote (docs/format.md, "S3 remotes"). */
 export interface S3Options {
@@ -384,9 +384,6 @@ function isTransient(err: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || nameOf(err) === 'TimeoutError' || (status !== undefined && status >= 500);
 }
 
-function checkCount(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${what} must be a non-negative integer, got ${n}`);
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

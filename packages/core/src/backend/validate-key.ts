@@ -53,3 +53,10 @@ function badKey(key: unknown, reason: string): UsageError {
     data: { key },
   });
 }
+
+/** Check a load offset or length: a non-negative safe integer. Throws UsageError. Pure. */
+export function checkCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new UsageError(`load ${name} must be a non-negative integer, got ${value}`, { data: { [name]: value } });
+  }
+}
