@@ -2,6 +2,10 @@
 // CPV_TEST_S3=swift, or any server named by CPV_TEST_S3_ENDPOINT): the same
 // conformance suite the directory backend passes, plus what only S3 has (multipart
 // uploads) and the errors users act on (wrong endpoint, missing bucket, bad keys).
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, RemoteError } from '../packages/core/src/errors.js';
 import { S3Backend, type S3Options } from '../packages/core/src/backend/s3.js';
@@ -96,6 +100,95 @@ describe.skipIf(!s3)('S3 backend', () => {
       expect((err as { code?: string }).code).toBe('CONFLICT');
       expect(Buffer.compare(Buffer.from(await b.load('packs/once')), Buffer.from(first))).toBe(0);
       await b.close();
+    });
+  });
+
+  describe.skipIf(s3ServerKind() !== 'ceph')('per-remote upload options (Ceph)', () => {
+    let bucket: string;
+    beforeAll(async () => {
+      bucket = await freshBucket('opts');
+      buckets.push(bucket);
+    });
+
+    it('storage_class reaches the server: STANDARD is stored as such, an unknown class is refused with a hint', async () => {
+      const ok = backend(bucket, { storageClass: 'STANDARD' });
+      await ok.save('a', Buffer.from('a'));
+      const head = await ok.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cpv/a' }));
+      expect(head.StorageClass ?? 'STANDARD').toBe('STANDARD');
+      await ok.close();
+      // This Ceph has no STANDARD_IA placement: it answers 400, which it would not if
+      // the header were not sent.
+      const ia = backend(bucket, { storageClass: 'STANDARD_IA' });
+      const err = await rejection(ia.save('b', Buffer.from('b')));
+      expect(err).toBeInstanceOf(RemoteError);
+      expect((err as RemoteError).message).toContain('does not accept storage class STANDARD_IA');
+      expect((err as RemoteError).hint).toContain('storage_class');
+      expect(await ia.exists('b')).toBe(false);
+      await ia.close();
+    });
+
+    it('sse reaches the server: this Ceph has no key management, so AES256 is refused with a hint', async () => {
+      const b = backend(bucket, { sse: 'AES256' });
+      const err = await rejection(b.save('c', Buffer.from('c')));
+      expect(err).toBeInstanceOf(RemoteError);
+      expect((err as RemoteError).message).toContain('encryption AES256');
+      expect(await b.exists('c')).toBe(false);
+      await b.close();
+    });
+  });
+
+  describe('credentials from the AWS default chain', () => {
+    let bucket: string;
+    let saved: NodeJS.ProcessEnv;
+    beforeAll(async () => {
+      bucket = await freshBucket('chain');
+      buckets.push(bucket);
+    });
+    const isolate = async (): Promise<string> => {
+      saved = { ...process.env };
+      for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
+      process.env.AWS_EC2_METADATA_DISABLED = 'true';
+      const dir = await mkdtemp(join(tmpdir(), 'cpv-aws-'));
+      process.env.AWS_CONFIG_FILE = join(dir, 'config');
+      process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
+      return dir;
+    };
+    const restore = (): void => {
+      process.env = saved;
+    };
+
+    it('a profile from the shared credentials file', async () => {
+      const dir = await isolate();
+      try {
+        await writeFile(join(dir, 'credentials'), `[ml-team]\naws_access_key_id = ${s3!.accessKeyId}\naws_secret_access_key = ${s3!.secretAccessKey}\n`);
+        await writeFile(join(dir, 'config'), '');
+        const b = backend(bucket, { accessKeyId: undefined, secretAccessKey: undefined, profile: 'ml-team' });
+        await b.save('p', Buffer.from('profile'));
+        expect(Buffer.from(await b.load('p')).toString()).toBe('profile');
+        await b.close();
+        // Another profile name finds no credentials: a ConfigError, not a hang.
+        const wrong = backend(bucket, { accessKeyId: undefined, secretAccessKey: undefined, profile: 'nobody', maxAttempts: 1 });
+        expect(await rejection(wrong.stat('p'))).toBeInstanceOf(ConfigError);
+        await wrong.close();
+      } finally {
+        restore();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)', async () => {
+      const dir = await isolate();
+      try {
+        process.env.AWS_ACCESS_KEY_ID = s3!.accessKeyId;
+        process.env.AWS_SECRET_ACCESS_KEY = s3!.secretAccessKey;
+        const b = backend(bucket, { accessKeyId: undefined, secretAccessKey: undefined });
+        await b.save('e', Buffer.from('env'));
+        expect(Buffer.from(await b.load('e')).toString()).toBe('env');
+        await b.close();
+      } finally {
+        restore();
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 

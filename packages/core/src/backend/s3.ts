@@ -360,6 +360,13 @@ export class S3Backend implements Backend {
     if (net === 'ECONNREFUSED' || net === 'ENOTFOUND' || net === 'EAI_AGAIN' || net === 'ECONNRESET' || net === 'ETIMEDOUT' || name === 'TimeoutError') {
       return new RemoteError(`cannot reach ${where}: ${message}`, { hint: 'check the endpoint and your network; an interrupted push or pull resumes when run again', cause: err, data });
     }
+    if ((name === 'InvalidArgument' || name === 'InvalidRequest' || name === 'InvalidStorageClass') && op === 'save' && (this.#opts.storageClass || this.#opts.sse)) {
+      return new RemoteError(`${where} rejected the upload of ${key} (${name}): it does not accept storage class ${this.#opts.storageClass ?? '(default)'} / encryption ${this.#opts.sse ?? '(none)'}`, {
+        hint: 'change or unset `storage_class` / `sse` with `cpv remote modify NAME KEY VALUE` (or --unset)',
+        cause: err,
+        data,
+      });
+    }
     return new RemoteError(`${op} ${key} on ${where} failed: ${name ?? ''} ${message}`.trim(), { hint: 'run the command again; `cpv doctor` checks the remote', cause: err, data });
   }
 }
