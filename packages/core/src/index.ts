@@ -34,3 +34,61 @@ export { doctor, type DoctorCheck, type DoctorOptions } from './repo/doctor.js';
 export { listPointers, resolveTargets, type PointerRef, type Target } from './repo/pointers.js';
 export { gitTopLevel } from './git/git.js';
 export { isFileOid, shortOid } from './util/oid.js';
+export {
+  parseVersionBlock,
+  formatVersionMessage,
+  hasVersionBlock,
+  VERSION_BEGIN,
+  VERSION_END,
+  type VersionArtifact,
+  type VersionBlock,
+  type VersionMessage,
+} from './pointer/version-block.js';
+export {
+  createTag,
+  listTags,
+  showTag,
+  verifyTag,
+  type CreateTagOptions,
+  type CreateTagResult,
+  type TagSummary,
+  type TagInfo,
+  type VerifyTagOptions,
+  type VerifyTagResult,
+} from './repo/tags.js';
+export type { MissingObject } from './repo/publish.js';
+export { pushTags, type PushTagsOptions, type PushTagsResult, type TagPushOutcome } from './repo/sync.js';
+export {
+  installHooks,
+  isCpvHook,
+  parsePushedRefs,
+  prePush,
+  restoreWorkspace,
+  HOOK_NAMES,
+  HOOK_MARKER,
+  type HookName,
+  type HookRunner,
+  type InstallHooksOptions,
+  type InstallHooksResult,
+  type InstalledHook,
+  type PushedRef,
+  type PrePushOptions,
+  type PrePushResult,
+  type PrePushRef,
+  type RestoreResult,
+  type RestoreWarning,
+} from './repo/hooks.js';
+export { revert, type RevertOptions, type RevertResult, type RevertItem } from './repo/revert.js';
+export { log, type LogOptions, type LogResult, type PathLog, type LogVersion, type LineageItem } from './repo/log.js';
+export {
+  setupGitRemote,
+  parseGitUrl,
+  explainRemoteFailure,
+  checkSshKey,
+  sshCommandForKey,
+  type GitRemoteSetupOptions,
+  type GitRemoteSetupResult,
+  type GitUrl,
+  type GitUrlKind,
+  type RemoteFailure,
+} from './git/remote-setup.js';

@@ -3,7 +3,8 @@ import { rm, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CpvError } from '../errors.js';
 import { hashImpl, loadHasher } from '../hash/blake3.js';
-import { gitRemotes, gitTopLevel, lsRemote } from '../git/git.js';
+import { gitRemotes, gitTopLevel } from '../git/git.js';
+import { checkGitRemote } from '../git/remote-setup.js';
 import { Remote } from '../remote/remote.js';
 import type { Repo } from './repo.js';
 
@@ -65,11 +66,11 @@ export async function doctor(repo: Repo, opts: DoctorOptions = {}): Promise<{ ok
       const remotes = await gitRemotes(top);
       if (remotes.length === 0) report({ check: 'git', ok: true, detail: 'no git remote configured' });
       for (const r of remotes) {
-        const err = await lsRemote(top, r.name);
+        const failure = await checkGitRemote(top, r);
         report(
-          err === undefined
+          failure === undefined
             ? { check: `git remote ${r.name}`, ok: true, detail: `${r.url} answers git ls-remote` }
-            : { check: `git remote ${r.name}`, ok: false, detail: `${r.url}: ${err}`, hint: gitHint(err) },
+            : { check: `git remote ${r.name}`, ok: false, detail: `${r.url}: ${failure.message}`, hint: failure.hint },
         );
       }
     }
@@ -137,13 +138,4 @@ function failure(check: string, err: unknown, op?: string): DoctorCheck {
     };
   }
   return { check, ok: false, detail: (err as Error)?.message ?? String(err) };
-}
-
-function gitHint(err: string): string {
-  if (/Host key verification failed/i.test(err)) return 'add the host key: `ssh-keyscan HOST >> ~/.ssh/known_hosts` (check the fingerprint)';
-  if (/UNPROTECTED PRIVATE KEY|permissions .* too open/i.test(err)) return 'the SSH key is readable by others: `chmod 600 KEYFILE`';
-  if (/Permission denied \(publickey\)/i.test(err)) return 'the SSH key is not accepted: add it to your account, or set it with `git config core.sshCommand "ssh -i KEY"`';
-  if (/Could not resolve host|Name or service not known/i.test(err)) return 'check the host name in the remote URL (`git remote -v`)';
-  if (/not found|does not appear to be a git repository/i.test(err)) return 'check the repository path in the remote URL and your access to it';
-  return 'check the URL (`git remote -v`) and your credentials';
 }

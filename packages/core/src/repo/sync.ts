@@ -1,10 +1,15 @@
+import { FormatError, PointerParseError } from '../errors.js';
+import { listTagRefs, pushRefs, requireGit } from '../git/git.js';
+import { hasVersionBlock, parseVersionBlock } from '../pointer/version-block.js';
 import { fetchObjects, type FetchResult } from '../transfer/fetch.js';
 import { push as pushObjects, type PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
 import { Remote } from '../remote/remote.js';
 import { checkout, type CheckoutResult } from './checkout.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
+import { publish, type MissingObject, type PublishGroup } from './publish.js';
 import type { Repo } from './repo.js';
+import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit, remoteJobs } from './tags.js';
 
 export interface SyncOptions {
   cwd: string;
@@ -83,9 +88,85 @@ export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }):
   return { fetch: fetched, checkout: co };
 }
 
+export interface PushTagsOptions {
+  /** cpv remote name; the default remote when undefined. */
+  remote?: string;
+  /** git remote (name or URL) that gets the tags; default `origin`. */
+  gitRemote?: string;
+  jobs?: number;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** What happened to one version tag. */
+export interface TagPushOutcome {
+  tag: string;
+  /** pushed: objects proven on the remote, tag pushed to git; would-push: dryRun; refused: not pushed. */
+  status: 'pushed' | 'would-push' | 'refused';
+  /** Artifacts neither on the remote nor in the local cache. */
+  unavailable: Array<{ path: string; oid: string; type: 'file' | 'dir' }>;
+  /** Objects the remote still lacks after the upload. */
+  missing: MissingObject[];
+  /** Why the tag could not even be read (malformed block, tag and commit disagree). */
+  error?: string;
+}
+
+export interface PushTagsResult {
+  remote: string;
+  gitRemote: string;
+  upload: PushResult;
+  tags: TagPushOutcome[];
+}
+
+/**
+ * Publish every version tag: upload what each references (the artifacts listed in
+ * its block, checked against the pointers of the tagged commit, content from the
+ * cache), prove the remote holds all of it, and only then push the proven tags to
+ * the git remote (`git push GITREMOTE refs/tags/T...`). A tag that cannot be read,
+ * disagrees with its commit, references content that is neither on the remote nor
+ * in the cache, or is still incomplete on the remote after the upload is refused
+ * (not pushed to git); the others go ahead. Returns each tag's outcome; callers
+ * decide whether a refusal is an error. With dryRun nothing is uploaded or pushed.
+ * Throws RemoteError, GitError (git push failed), NotAGitRepoError.
+ */
+export async function pushTags(repo: Repo, opts: PushTagsOptions): Promise<PushTagsResult> {
+  const top = await requireGit(repo.root);
+  const gitRemote = opts.gitRemote ?? 'origin';
+  const outcomes: TagPushOutcome[] = [];
+  const groups: PublishGroup[] = [];
+  for (const t of await listTagRefs(repo.root)) {
+    if (t.type !== 'tag' || !hasVersionBlock(t.message)) continue;
+    try {
+      const { block } = parseVersionBlock(t.message, t.name)!;
+      if (!t.commit) throw new FormatError(`version tag ${JSON.stringify(t.name)} does not point at a commit`);
+      checkTagMatchesCommit(t.name, t.commit, block.artifacts, await pointersAtCommit(repo, top, t.commit));
+      groups.push({ ref: t.name, items: itemsOfArtifacts(block.artifacts) });
+    } catch (err) {
+      if (!(err instanceof FormatError || err instanceof PointerParseError)) throw err;
+      outcomes.push({ tag: t.name, status: 'refused', unavailable: [], missing: [], error: err.message });
+    }
+  }
+  const empty: PushResult = { upToDate: 0, uploaded: 0, files: 0, chunks: 0, bytes: 0, dedupBytes: 0, packs: 0, wireBytes: 0 };
+  if (groups.length === 0) return { remote: opts.remote ?? repo.config.remote ?? '', gitRemote, upload: empty, tags: outcomes };
+  return withRemote(repo, opts.remote, async (remote) => {
+    const r = await publish(repo, remote, groups, {
+      jobs: jobsFor(repo, remote.name, opts.jobs),
+      dryRun: opts.dryRun,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+    for (const g of r.groups) {
+      outcomes.push({ tag: g.ref, status: !g.ok ? 'refused' : opts.dryRun ? 'would-push' : 'pushed', unavailable: g.unavailable, missing: g.missing });
+    }
+    outcomes.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+    const proven = outcomes.filter((o) => o.status === 'pushed').map((o) => `refs/tags/${o.tag}`);
+    if (!opts.dryRun) await pushRefs(repo.root, gitRemote, proven);
+    return { remote: remote.name, gitRemote, upload: r.upload, tags: outcomes };
+  });
+}
 
 /** Parallel requests: the flag, else the remote's own `jobs`, else `core.jobs`. */
 function jobsFor(repo: Repo, remote: string, flag: number | undefined): number {
-  const own = repo.config.remotes[remote]?.jobs;
-  return flag ?? (typeof own === 'number' ? own : repo.config.jobs);
+  return flag ?? remoteJobs(repo, remote);
 }
