@@ -46,17 +46,26 @@ export async function resolveRev(dir: string, rev: string): Promise<string> {
  * relative to the git top level, '' for the top).
  */
 export async function pointersAt(top: string, rev: string, prefix: string): Promise<Map<string, string>> {
-  const git = client(top);
   const commit = await resolveRev(top, rev);
-  const listing = await git.raw(['ls-tree', '-r', '-z', '--full-tree', commit, ...(prefix ? ['--', prefix] : [])]);
+  const git = client(top);
+  const out = new Map<string, string>();
+  for (const [path, oid] of await pointerBlobsAt(top, commit, prefix)) out.set(path, await git.raw(['cat-file', 'blob', oid]));
+  return out;
+}
+
+/**
+ * Blob ids of every `*.cpv` file in `commit` under `prefix` (relative to the git top
+ * level; '' for all), by path relative to the top level. Read-only.
+ */
+export async function pointerBlobsAt(top: string, commit: string, prefix: string): Promise<Map<string, string>> {
+  const listing = await client(top).raw(['ls-tree', '-r', '-z', '--full-tree', commit, ...(prefix ? ['--', prefix] : [])]);
   const out = new Map<string, string>();
   for (const rec of listing.split('\0')) {
     if (!rec) continue;
     const tab = rec.indexOf('\t');
     const [, type, oid] = rec.slice(0, tab).split(' ');
     const path = rec.slice(tab + 1);
-    if (type !== 'blob' || !path.endsWith('.cpv')) continue;
-    out.set(path, await git.raw(['cat-file', 'blob', oid!]));
+    if (type === 'blob' && path.endsWith('.cpv')) out.set(path, oid!);
   }
   return out;
 }

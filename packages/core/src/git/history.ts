@@ -1,5 +1,6 @@
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { GitError } from '../errors.js';
+import { headCommit } from './git.js';
 
 /** A git client rooted at `dir` (simple-git stays inside the git module). */
 function client(dir: string): SimpleGit {
@@ -32,7 +33,7 @@ export interface CommitInfo {
  * never recorded the path (or the repository has no commits). Read-only.
  */
 export async function commitsTouching(top: string, path: string, opts: { maxCount?: number } = {}): Promise<CommitInfo[]> {
-  if (!(await hasCommits(top))) return [];
+  if ((await headCommit(top)) === undefined) return [];
   const out = await client(top).raw([
     'log',
     '--no-color',
@@ -53,13 +54,6 @@ export async function commitsTouching(top: string, path: string, opts: { maxCoun
   return commits;
 }
 
-/** Whether HEAD names a commit (false in a repository before its first commit). */
-export async function hasCommits(top: string): Promise<boolean> {
-  // With --quiet git fails silently, and simple-git rejects only when git writes to
-  // stderr: no HEAD arrives as empty output, while a real failure still throws.
-  const out = await client(top).raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
-  return out.trim() !== '';
-}
 
 /**
  * Tag names by the commit they point at, for every tag in the repository: a
@@ -78,22 +72,6 @@ export async function tagsByCommit(top: string): Promise<Map<string, string[]>> 
   return map;
 }
 
-/**
- * Blob ids of every `*.cpv` file in `commit` under `prefix` (relative to the git top
- * level; '' for all), by path relative to the top level. Read-only.
- */
-export async function pointerBlobsAt(top: string, commit: string, prefix: string): Promise<Map<string, string>> {
-  const listing = await client(top).raw(['ls-tree', '-r', '-z', '--full-tree', commit, ...(prefix ? ['--', prefix] : [])]);
-  const out = new Map<string, string>();
-  for (const rec of listing.split('\0')) {
-    if (!rec) continue;
-    const tab = rec.indexOf('\t');
-    const [, type, oid] = rec.slice(0, tab).split(' ');
-    const path = rec.slice(tab + 1);
-    if (type === 'blob' && path.endsWith('.cpv')) out.set(path, oid!);
-  }
-  return out;
-}
 
 /** The text of blob `oid`. Throws GitError if it is not a blob of this repository. */
 export async function readBlob(top: string, oid: string): Promise<string> {

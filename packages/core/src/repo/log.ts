@@ -1,7 +1,8 @@
 import { relative, sep } from 'node:path';
 import { NotFoundError } from '../errors.js';
 import { requireGit } from '../git/git.js';
-import { commitsTouching, fileAt, hasCommits, pointerBlobsAt, readBlob, tagsByCommit } from '../git/history.js';
+import { commitsTouching, fileAt, readBlob, tagsByCommit } from '../git/history.js';
+import { headCommit, pointerBlobsAt } from '../git/git.js';
 import { parsePointer, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
 import { resolveHistoryTargets } from './history-targets.js';
 import type { Repo } from './repo.js';
@@ -70,7 +71,7 @@ export async function log(repo: Repo, opts: LogOptions): Promise<LogResult> {
   const prefix = relative(top, repo.root).split(sep).join('/');
   const fromTop = (rel: string): string => (prefix ? `${prefix}/${rel}` : rel);
   const toRoot = (topRel: string): string => (prefix ? topRel.slice(prefix.length + 1) : topRel);
-  if (!(await hasCommits(top))) {
+  if ((await headCommit(top)) === undefined) {
     if (opts.targets.length === 0) return { items: [] };
     throw new NotFoundError(`${opts.targets[0]} has no history: the repository has no commits yet`, { hint: 'commit the pointer files first' });
   }

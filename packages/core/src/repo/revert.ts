@@ -1,8 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { ConflictError, NotFoundError, PointerParseError, UsageError } from '../errors.js';
-import { requireGit, resolveRev } from '../git/git.js';
-import { commitPaths, pointerBlobsAt, readBlob, requireIdentity, uncommittedPaths } from '../git/history.js';
+import { pointerBlobsAt, requireGit, resolveRev } from '../git/git.js';
+import { commitPaths, readBlob, requireIdentity, uncommittedPaths } from '../git/history.js';
 import { parsePointer, type Pointer } from '../pointer/pointer.js';
 import type { FetchResult } from '../transfer/fetch.js';
 import type { ProgressEvent } from '../transfer/types.js';
