@@ -33,6 +33,7 @@ LOG=$ROOT/log
 
 say() { printf 'ceph: %s\n' "$*"; }
 die() { FAIL_REASON="$*"; printf 'ceph: %s\n' "$*" >&2; exit 1; }
+SERVER=ceph
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -145,22 +146,7 @@ pick_mon_port() {
   die "no free mon port in 13300-13399 (set CPV_CEPH_MON_PORT)"
 }
 
-start_failed() {
-  local rc=$?
-  [ "$rc" != 0 ] || return 0
-  tail_logs
-  stop_daemons
-  echo "ceph: start failed: ${FAIL_REASON:-exit status $rc} (logs in $LOG)" >&2
-  exit "$rc"
-}
 
-# Launch a daemon in its own session, detached from our stdio, and record its pid.
-launch() { # name logfile command...
-  local name=$1 out=$2; shift 2
-  setsid "$@" < /dev/null > "$out" 2>&1 &
-  echo $! > "$RUN/$name.pid"
-  disown $!
-}
 
 cmd_start() {
   local t0 fsid mon_port code d deadline

@@ -56,3 +56,23 @@ stop_groups() { # "pgid:program:signal" ...
   done
 }
 
+
+# On a failed start: show the logs, stop what did start, and end with one line naming
+# the cause. Expects SERVER (ceph|swift), LOG, FAIL_REASON and the script's tail_logs and
+# stop_daemons. Used as an EXIT trap.
+start_failed() {
+  local rc=$?
+  [ "$rc" != 0 ] || return 0
+  tail_logs
+  stop_daemons
+  echo "$SERVER: start failed: ${FAIL_REASON:-exit status $rc} (logs in $LOG)" >&2
+  exit "$rc"
+}
+
+# Launch a daemon in its own session, detached from our stdio, and record its pid.
+launch() { # name logfile command...
+  local name=$1 out=$2; shift 2
+  setsid "$@" < /dev/null > "$out" 2>&1 &
+  echo $! > "$RUN/$name.pid"
+  disown $!
+}

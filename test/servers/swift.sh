@@ -43,6 +43,7 @@ SERVERS="account container object proxy"
 
 say() { printf 'swift: %s\n' "$*"; }
 die() { FAIL_REASON="$*"; printf 'swift: %s\n' "$*" >&2; exit 1; }
+SERVER=swift
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -298,22 +299,7 @@ tail_logs() {
   done
 }
 
-start_failed() {
-  local rc=$?
-  [ "$rc" != 0 ] || return 0
-  tail_logs
-  stop_daemons
-  echo "swift: start failed: ${FAIL_REASON:-exit status $rc} (logs in $LOG)" >&2
-  exit "$rc"
-}
 
-# Launch a daemon in its own session, detached from our stdio, and record its pid.
-launch() { # name logfile command...
-  local name=$1 out=$2; shift 2
-  setsid "$@" < /dev/null > "$out" 2>&1 &
-  echo $! > "$RUN/$name.pid"
-  disown $!
-}
 
 cmd_start() {
   local t0 p s ok deadline
