@@ -1,8 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gitSync, setIdentity } from '../testing/git-fixture.js';
 import { ConflictError, UsageError } from '../errors.js';
 import { writeConfigFile } from '../config/config.js';
 import { blake3Hex } from '../hash/blake3.js';
@@ -21,9 +22,7 @@ let repo: Repo;
 
 const ZERO = '0'.repeat(40);
 
-function git(cwd: string, args: readonly string[], input?: string): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', input, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, stdio: ['pipe', 'pipe', 'pipe'] });
-}
+const git = gitSync;
 
 /** Run git without throwing: exit code and stderr. */
 function gitResult(cwd: string, args: readonly string[]): { status: number; stderr: string } {
@@ -54,7 +53,7 @@ beforeEach(async () => {
   await mkdir(dir);
   git(base, ['init', '--quiet', '--bare', '--initial-branch=main', origin]);
   git(dir, ['init', '--quiet', '--initial-branch=main']);
-  for (const [k, v] of [['user.name', 'Tess Ter'], ['user.email', 'tess@example.com'], ['commit.gpgsign', 'false'], ['tag.gpgsign', 'false']]) git(dir, ['config', k!, v!]);
+  setIdentity(dir, 'Tess Ter', 'tess@example.com');
   git(dir, ['remote', 'add', 'origin', origin]);
   await init({ dir, remote: remoteDir });
   await writeConfigFile(path.join(dir, '.cpv', 'config.local'), { chunker: { min: 1024, avg: 4096, max: 16384 } });

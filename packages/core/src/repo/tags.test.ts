@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gitSync, setIdentity } from '../testing/git-fixture.js';
 import { ConflictError, FormatError, NotFoundError, UsageError } from '../errors.js';
 import { writeConfigFile } from '../config/config.js';
 import { parseVersionBlock } from '../pointer/version-block.js';
@@ -19,9 +19,7 @@ let remoteDir: string;
 let origin: string;
 let repo: Repo;
 
-function git(cwd: string, args: readonly string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-}
+const git = gitSync;
 
 async function put(rel: string, bytes: Uint8Array | string): Promise<void> {
   const abs = path.join(dir, rel);
@@ -46,7 +44,7 @@ beforeEach(async () => {
   await mkdir(dir);
   git(base, ['init', '--quiet', '--bare', '--initial-branch=main', origin]);
   git(dir, ['init', '--quiet', '--initial-branch=main']);
-  for (const [k, v] of [['user.name', 'Tess Ter'], ['user.email', 'tess@example.com'], ['commit.gpgsign', 'false'], ['tag.gpgsign', 'false']]) git(dir, ['config', k!, v!]);
+  setIdentity(dir, 'Tess Ter', 'tess@example.com');
   git(dir, ['remote', 'add', 'origin', origin]);
   await init({ dir, remote: remoteDir });
   // Small chunks, so modest files have several and directories get nested manifests.

@@ -7,15 +7,15 @@ import { mkdtemp, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-/** Run git in `cwd`; returns stdout, throws with stderr on failure. */
-export function gitSync(cwd: string, args: readonly string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Run git in `cwd` (with `input` on stdin, if given); returns stdout, throws with stderr on failure. */
+export function gitSync(cwd: string, args: readonly string[], input?: string): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', input, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 /** Configure a commit identity (and no signing) in the repository at `dir`. */
-export function setIdentity(dir: string, name = 'Test User'): void {
+export function setIdentity(dir: string, name = 'Test User', email = `${name.toLowerCase().replace(/\W+/g, '.')}@example.com`): void {
   gitSync(dir, ['config', 'user.name', name]);
-  gitSync(dir, ['config', 'user.email', `${name.toLowerCase().replace(/\W+/g, '.')}@example.com`]);
+  gitSync(dir, ['config', 'user.email', email]);
   gitSync(dir, ['config', 'commit.gpgsign', 'false']);
   gitSync(dir, ['config', 'tag.gpgsign', 'false']);
 }
