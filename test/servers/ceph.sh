@@ -31,8 +31,6 @@ CONF=$ROOT/ceph.conf
 RUN=$ROOT/run
 LOG=$ROOT/log
 
-say() { printf 'ceph: %s\n' "$*"; }
-die() { FAIL_REASON="$*"; printf 'ceph: %s\n' "$*" >&2; exit 1; }
 SERVER=ceph
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"

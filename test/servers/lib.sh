@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Helpers shared by the test-server scripts (ceph.sh, swift.sh); sourced, not run.
+# The sourcing script sets SERVER (its name, for messages) and FAIL_REASON first.
+
+say() { printf '%s: %s\n' "$SERVER" "$*"; }
+die() { FAIL_REASON="$*"; printf '%s: %s\n' "$SERVER" "$*" >&2; exit 1; }
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

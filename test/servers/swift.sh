@@ -41,8 +41,6 @@ LOG=$ROOT/log
 SWIFT_CONF=/etc/swift/swift.conf
 SERVERS="account container object proxy"
 
-say() { printf 'swift: %s\n' "$*"; }
-die() { FAIL_REASON="$*"; printf 'swift: %s\n' "$*" >&2; exit 1; }
 SERVER=swift
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
