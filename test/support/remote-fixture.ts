@@ -4,9 +4,9 @@
 //
 //   const remote = await directoryRemote(join(root, 'remote'));
 //   const remote = await s3Remote('journey', 'team/cpv');   // a fresh bucket
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
 import { cpvJson } from './cpv.js';
 import { dirBytes, listFiles, snapshotTree } from './fsutil.js';
@@ -48,6 +48,8 @@ export interface RemoteFixture {
    * the directory remote's `.tmp/`, or open multipart uploads in the bucket. Empty when clean.
    */
   leftovers(): Promise<string[]>;
+  /** Delete one object (a key as `keys()` lists it), as a damaged or pruned remote would lose it. */
+  remove(key: string): Promise<void>;
   /** Remove what the fixture created on the server (the directory goes with the test's temp dir). */
   dispose(): Promise<void>;
 }
@@ -68,6 +70,7 @@ export async function directoryRemote(path: string): Promise<RemoteFixture> {
     size: async (key) => (await stat(join(path, ...key.split('/')))).size,
     snapshot: () => snapshotTree(path),
     leftovers: () => listFiles(join(path, '.tmp')),
+    remove: (key) => rm(join(path, ...key.split('/'))),
     async dispose() {},
   };
 }
@@ -171,6 +174,9 @@ export async function s3Remote(bucketPrefix: string, prefix: string): Promise<Re
         process.stderr.write(`${config.endpoint} does not implement ListMultipartUploads: open uploads not checked\n`);
       }
       return open ?? [];
+    },
+    async remove(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyPrefix + key }));
     },
     dispose: () => deleteBucketDeep(bucket),
   };

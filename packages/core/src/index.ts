@@ -92,3 +92,55 @@ export {
   type GitUrlKind,
   type RemoteFailure,
 } from './git/remote-setup.js';
+export {
+  parseRegistry,
+  serializeRegistry,
+  teamOf,
+  REGISTRY_FILE,
+  REGISTRY_KINDS,
+  type Registry,
+  type RegistryEntry,
+  type RegistryKind,
+  type TeamEntry,
+} from './registry/registry.js';
+export { readRegistry } from './repo/routing.js';
+export type { Routed } from './repo/sync.js';
+export {
+  artifactInit,
+  artifactUpload,
+  qualifiedName,
+  type ArtifactRef,
+  type ArtifactInitOptions,
+  type ArtifactInitResult,
+  type ArtifactUploadOptions,
+  type ArtifactUploadResult,
+  type UploadedArtifact,
+} from './repo/artifacts.js';
+export { artifactDownload, resolveVersion, type ArtifactDownloadOptions, type ArtifactDownloadResult, type DownloadedArtifact } from './repo/download.js';
+export {
+  artifactList,
+  artifactVersions,
+  artifactTag,
+  artifactRevert,
+  artifactInfo,
+  type ArtifactSummary,
+  type ArtifactVersion,
+  type ArtifactTagOptions,
+  type ArtifactRevertOptions,
+  type ArtifactInfo,
+} from './repo/artifact-history.js';
+export {
+  checkpointCreate,
+  checkpointList,
+  checkpointInfo,
+  checkpointRevert,
+  isArtifactTag,
+  type CheckpointCreateOptions,
+  type CheckpointCreateResult,
+  type CheckpointSummary,
+  type CheckpointInfo,
+  type CheckpointRevertOptions,
+} from './repo/checkpoints.js';
+export { loadValues, expShow, expCompare, type ExpRow, type ExpCompareRow, type ExpCompareResult } from './repo/experiments.js';
+export { teamAdd, teamList, type TeamAddOptions, type TeamAddResult } from './repo/teams.js';
+export { versionTags, type VersionTag } from './repo/version-tags.js';

@@ -65,7 +65,7 @@ export default class Push extends BaseCommand {
   }
 }
 
-function uploadLine(r: PushResult, remote: string, dryRun: boolean | undefined): string {
+export function uploadLine(r: PushResult, remote: string, dryRun: boolean | undefined): string {
   if (r.uploaded === 0) return `Everything is already on ${remote} (${r.upToDate} up to date).`;
   return (
     `${dryRun ? 'would upload' : 'uploaded'} ${r.uploaded} item(s) to ${remote}: ${r.files} file(s), ${r.chunks} new chunk(s), ${formatBytes(r.bytes)} in ${r.packs} pack(s)` +

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { revert, shortOid } from '@cpv/core';
+import { revert, shortOid, type RevertResult } from '@cpv/core';
 import { BaseCommand, dryRunFlag, transferFlags } from '../base.js';
 import { describeFetch } from './fetch.js';
 
@@ -40,23 +40,29 @@ export default class Revert extends BaseCommand {
       jobs: flags.jobs,
       onProgress,
     }).finally(done);
-    const at = `${r.rev}${r.rev.startsWith(r.revCommit.slice(0, 7)) ? '' : ` (${r.revCommit.slice(0, 7)})`}`;
-    for (const i of r.reverted) {
-      const from = i.from === undefined ? 'untracked' : shortOid(i.from);
-      const what = i.changed ? `${dry ? 'would revert' : 'reverted'} ${i.path}: ${from} -> ${shortOid(i.to)}` : `${i.path} already has the pointer of ${at}: ${shortOid(i.to)}`;
-      this.say(what);
-    }
-    if (dry) {
-      if (r.fetchNeeded.length > 0) this.say(`would fetch from the remote: ${r.fetchNeeded.join(', ')}`);
-      return r;
-    }
-    if (r.fetch) this.say(describeFetch(r.fetch, false));
-    for (const i of r.checkout?.items ?? []) {
-      if (i.created + i.updated + i.deleted > 0) this.say(`restored ${i.path}: ${i.created} created, ${i.updated} updated, ${i.deleted} deleted`);
-    }
-    if (r.commit) this.say(`committed ${r.commit.slice(0, 7)}: pointers of ${at}`);
-    else if (!flags.commit && r.written.length > 0) this.say('Pointers written, not committed (--no-commit): review with `git diff`, then commit them.');
-    else this.say('Nothing to commit: the pointers already match.');
+    for (const line of describeRevert(r, dry, flags.commit)) this.say(line);
     return r;
   }
+}
+
+/** The human report of a revert (shared by revert, model/data revert, checkpoint revert). */
+export function describeRevert(r: RevertResult, dry: boolean, commit = true): string[] {
+  const out: string[] = [];
+  const at = `${r.rev}${r.rev.startsWith(r.revCommit.slice(0, 7)) ? '' : ` (${r.revCommit.slice(0, 7)})`}`;
+  for (const i of r.reverted) {
+    const from = i.from === undefined ? 'untracked' : shortOid(i.from);
+    out.push(i.changed ? `${dry ? 'would revert' : 'reverted'} ${i.path}: ${from} -> ${shortOid(i.to)}` : `${i.path} already has the pointer of ${at}: ${shortOid(i.to)}`);
+  }
+  if (dry) {
+    if (r.fetchNeeded.length > 0) out.push(`would fetch from the remote: ${r.fetchNeeded.join(', ')}`);
+    return out;
+  }
+  if (r.fetch) out.push(describeFetch(r.fetch, false));
+  for (const i of r.checkout?.items ?? []) {
+    if (i.created + i.updated + i.deleted > 0) out.push(`restored ${i.path}: ${i.created} created, ${i.updated} updated, ${i.deleted} deleted`);
+  }
+  if (r.commit) out.push(`committed ${r.commit.slice(0, 7)}: pointers of ${at}`);
+  else if (!commit && r.written.length > 0) out.push('Pointers written, not committed (--no-commit): review with `git diff`, then commit them.');
+  else out.push('Nothing to commit: the pointers already match.');
+  return out;
 }

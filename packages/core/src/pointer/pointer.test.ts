@@ -137,7 +137,7 @@ describe('parsePointer rejects', () => {
   it('an unknown key, naming its line', () => {
     const e = parseError(text({}, 'sha256: abc\n'));
     expect(e.line).toBe(7);
-    expect(e.message).toBe(`${FILE}:7: unknown key "sha256" (expected one of version, kind, name, path, type, oid, size, files, meta)`);
+    expect(e.message).toBe(`${FILE}:7: unknown key "sha256" (expected one of version, kind, name, path, type, oid, size, files, meta, params, metrics)`);
   });
 
   it('a key that is not a string', () => {

@@ -30,9 +30,16 @@ export interface Pointer {
   /** Number of files, directories only. */
   files?: number;
   meta?: Record<string, MetaValue>;
+  /** Experiment parameters this version was made with (flat: nested keys joined by "."). */
+  params?: Record<string, MetaValue>;
+  /** Experiment metrics this version scored (flat, like params). */
+  metrics?: Record<string, MetaValue>;
 }
 
-const KEY_ORDER = ['version', 'kind', 'name', 'path', 'type', 'oid', 'size', 'files', 'meta'] as const;
+const KEY_ORDER = ['version', 'kind', 'name', 'path', 'type', 'oid', 'size', 'files', 'meta', 'params', 'metrics'] as const;
+/** The pointer sections holding flat key → scalar maps. */
+export const VALUE_SECTIONS = ['meta', 'params', 'metrics'] as const;
+export type ValueSection = (typeof VALUE_SECTIONS)[number];
 const KNOWN_KEYS = new Set<string>(KEY_ORDER);
 
 /** The tracked path's base name for a pointer file name, or undefined if it is not one. */
@@ -147,8 +154,10 @@ export function parsePointer(text: string, file: string, pointerName: string = b
   } else if (pointer.type === 'dir') {
     throw new PointerParseError(file, 'missing required key "files" for a directory pointer');
   }
-  const meta = values.get('meta');
-  if (meta !== undefined) pointer.meta = parseMeta(meta.value, file, meta.line);
+  for (const section of VALUE_SECTIONS) {
+    const v = values.get(section);
+    if (v !== undefined) pointer[section] = parseMeta(section, v.value, file, v.line);
+  }
   return pointer;
 }
 
@@ -157,9 +166,9 @@ export function serializePointer(p: Pointer): string {
   const out: Record<string, unknown> = {};
   for (const key of KEY_ORDER) {
     const v = p[key];
-    if (v !== undefined) out[key] = key === 'meta' ? sortedObject(v as Record<string, MetaValue>) : v;
+    if (v !== undefined) out[key] = (VALUE_SECTIONS as readonly string[]).includes(key) ? sortedObject(v as Record<string, MetaValue>) : v;
   }
-  if (p.meta !== undefined && Object.keys(p.meta).length === 0) delete out.meta;
+  for (const section of VALUE_SECTIONS) if (p[section] !== undefined && Object.keys(p[section]).length === 0) delete out[section];
   return stringify(out, { lineWidth: 0 });
 }
 
@@ -175,15 +184,15 @@ export function isValidMetaKey(key: string): boolean {
   return META_KEY.test(key) && key.length <= 200;
 }
 
-function parseMeta(value: unknown, file: string, line: number | undefined): Record<string, MetaValue> {
+function parseMeta(section: ValueSection, value: unknown, file: string, line: number | undefined): Record<string, MetaValue> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new PointerParseError(file, 'meta must be a mapping of keys to strings, numbers or booleans', line);
+    throw new PointerParseError(file, `${section} must be a mapping of keys to strings, numbers or booleans`, line);
   }
   const out: Record<string, MetaValue> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (!META_KEY.test(k)) throw new PointerParseError(file, `meta key ${JSON.stringify(k)} must match ${META_KEY.source}`, line);
+    if (!META_KEY.test(k) || k.length > 200) throw new PointerParseError(file, `${section} key ${JSON.stringify(k)} must match ${META_KEY.source}`, line);
     if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
-      throw new PointerParseError(file, `meta.${k} must be a string, number or boolean`, line);
+      throw new PointerParseError(file, `${section}.${k} must be a string, number or boolean`, line);
     }
     out[k] = v;
   }

@@ -23,6 +23,13 @@ export interface AddOptions {
   kind?: ArtifactKind;
   name?: string;
   meta?: Record<string, MetaValue>;
+  /**
+   * Experiment parameters and metrics of this version (flat maps). Given: they replace
+   * the pointer's. Not given: kept while the content is unchanged, dropped when it
+   * changes (they described the old content).
+   */
+  params?: Record<string, MetaValue>;
+  metrics?: Record<string, MetaValue>;
   dryRun?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
@@ -59,10 +66,9 @@ export interface AddResult {
  * ConflictError when a file changes while it is being added.
  */
 export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
-  for (const [k, v] of Object.entries(opts.meta ?? {})) {
-    if (!isValidMetaKey(k)) throw new UsageError(`invalid metadata key ${JSON.stringify(k)}`, { hint: 'keys start with a letter or "_" and use letters, digits, "_", "." or "-"' });
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new UsageError(`metadata ${k} must be a finite number`);
-  }
+  checkValues('metadata', opts.meta);
+  checkValues('parameter', opts.params);
+  checkValues('metric', opts.metrics);
   if (opts.name !== undefined && !isValidArtifactName(opts.name)) {
     throw new UsageError(`invalid name ${JSON.stringify(opts.name)}`, { hint: 'use letters, digits, ".", "_", "-", optionally "team/name"' });
   }
@@ -209,7 +215,21 @@ function base(previous: Pointer | undefined, opts: AddOptions, name: string, typ
   if (n !== undefined) p.name = n;
   const meta = { ...previous?.meta, ...opts.meta };
   if (Object.keys(meta).length > 0) p.meta = meta;
+  const same = previous?.oid === oid && previous.type === type;
+  for (const section of ['params', 'metrics'] as const) {
+    const values = opts[section] ?? (same ? previous[section] : undefined);
+    if (values && Object.keys(values).length > 0) p[section] = values;
+  }
   return p;
+}
+
+/** Reject keys and values a pointer could not hold. Throws UsageError. */
+export function checkValues(what: string, values: Record<string, MetaValue> | undefined): void {
+  for (const [k, v] of Object.entries(values ?? {})) {
+    if (!isValidMetaKey(k)) throw new UsageError(`invalid ${what} key ${JSON.stringify(k)}`, { hint: 'keys start with a letter or "_" and use letters, digits, "_", "." or "-"' });
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new UsageError(`${what} ${k} must be a finite number`);
+    if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') throw new UsageError(`${what} ${k} must be a string, number or boolean`);
+  }
 }
 
 /**

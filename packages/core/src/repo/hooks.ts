@@ -3,15 +3,14 @@ import { join, relative, sep } from 'node:path';
 import { ConflictError, CpvError, FormatError, PointerParseError, UsageError } from '../errors.js';
 import { hooksDir, objectType, readTagObject, requireGit, resolveRev } from '../git/git.js';
 import { parseVersionBlock } from '../pointer/version-block.js';
-import { Remote } from '../remote/remote.js';
 import type { PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
 import { errnoCode, pathExists, writeAtomic } from '../util/fs-atomic.js';
 import { checkout, type CheckoutItem } from './checkout.js';
 import { listPointers } from './pointers.js';
-import { publish, type MissingObject, type PublishGroup } from './publish.js';
+import { publishRouted, type MissingObject, type PublishGroup } from './publish.js';
 import type { Repo } from './repo.js';
-import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit, remoteJobs } from './tags.js';
+import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit } from './tags.js';
 
 /** The git hooks `cpv install` writes. */
 export const HOOK_NAMES = ['pre-push', 'post-checkout', 'post-merge'] as const;
@@ -296,24 +295,19 @@ export async function prePush(repo: Repo, opts: PrePushOptions): Promise<PrePush
     if (items.length > 0) groups.push({ at: refs.length - 1, group: { ref: ref.ref, items } });
   }
   if (groups.length === 0) return { ok: refs.every((r) => r.ok), gitRemote: opts.gitRemote, refs };
-  const remote = await Remote.open(repo.config, repo.root, repo.cache, opts.remote);
-  try {
-    const r = await publish(
-      repo,
-      remote,
-      groups.map((g) => g.group),
-      { jobs: opts.jobs ?? remoteJobs(repo, remote.name), signal: opts.signal, onProgress: opts.onProgress },
-    );
-    r.groups.forEach((o, i) => {
-      const ref = refs[groups[i]!.at]!;
-      ref.ok = o.ok;
-      ref.unavailable = o.unavailable;
-      ref.missing = o.missing;
-    });
-    return { ok: refs.every((x) => x.ok), gitRemote: opts.gitRemote, remote: remote.name, upload: r.upload, refs };
-  } finally {
-    await remote.close();
-  }
+  const r = await publishRouted(
+    repo,
+    opts.remote,
+    groups.map((g) => g.group),
+    { jobs: opts.jobs, signal: opts.signal, onProgress: opts.onProgress },
+  );
+  r.groups.forEach((o, i) => {
+    const ref = refs[groups[i]!.at]!;
+    ref.ok = o.ok;
+    ref.unavailable = o.unavailable;
+    ref.missing = o.missing;
+  });
+  return { ok: refs.every((x) => x.ok), gitRemote: opts.gitRemote, remote: r.remotes.join(', '), upload: r.upload, refs };
 }
 
 /** What one pushed object references: a version tag's artifacts, else its commit's pointers. */
@@ -335,7 +329,7 @@ async function refItems(repo: Repo, top: string, sha: string, ref: PrePushRef): 
     if (err instanceof CpvError) return []; // a tag of a tree or blob: no pointers
     throw err;
   }
-  return [...(await pointersAtCommit(repo, top, commit))].map(([path, p]) => ({ oid: p.oid, type: p.type, size: p.size, path }));
+  return [...(await pointersAtCommit(repo, top, commit))].map(([path, p]) => ({ oid: p.oid, type: p.type, size: p.size, path, ...(p.name !== undefined ? { name: p.name } : {}) }));
 }
 
 /** A tracked path a hook could not restore, and why. */

@@ -42,6 +42,8 @@ export interface LogVersion {
   size?: number;
   files?: number;
   meta?: Record<string, MetaValue>;
+  params?: Record<string, MetaValue>;
+  metrics?: Record<string, MetaValue>;
   /** Model versions only: the data artifacts whose pointers are in the same commit, by path. */
   data?: LineageItem[];
 }
@@ -131,6 +133,8 @@ export async function log(repo: Repo, opts: LogOptions): Promise<LogResult> {
         size: p.size,
         ...(p.files !== undefined ? { files: p.files } : {}),
         ...(p.meta !== undefined ? { meta: p.meta } : {}),
+        ...(p.params !== undefined ? { params: p.params } : {}),
+        ...(p.metrics !== undefined ? { metrics: p.metrics } : {}),
         ...(p.kind === 'model' ? { data: await dataAt(c.commit) } : {}),
       });
     }

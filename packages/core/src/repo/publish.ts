@@ -6,6 +6,7 @@ import { remoteKeys, type Remote } from '../remote/remote.js';
 import { push as pushObjects, type PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
 import type { Repo } from './repo.js';
+import { addCounts, remoteJobs, routeItems, withRemote } from './routing.js';
 
 /** Something a remote must hold for an artifact to be pullable, and does not. */
 export interface MissingObject {
@@ -235,4 +236,45 @@ async function isCached(repo: Repo, item: TransferItem): Promise<boolean> {
   const entries = await repo.cache.readTree(item.oid);
   for (const e of entries) if (!(await repo.cache.hasFile(e.oid))) return false;
   return true;
+}
+
+/**
+ * publish (see publish.ts) across remotes: each group's items go to the remote they
+ * route to (the explicit one, else team remotes, else the default); a group is ok
+ * only when every remote it touches holds all of its part.
+ */
+export async function publishRouted(
+  repo: Repo,
+  explicit: string | undefined,
+  groups: readonly PublishGroup[],
+  opts: Omit<PublishOptions, 'jobs'> & { jobs?: number },
+): Promise<PublishResult & { remotes: string[] }> {
+  const all = groups.flatMap((g, gi) => g.items.map((item) => ({ ...item, gi })));
+  const outcomes: PublishOutcome[] = groups.map((g) => ({ ref: g.ref, ok: true, unavailable: [], missing: [] }));
+  let upload: PushResult | undefined;
+  let packs = 0;
+  const remotes: string[] = [];
+  for (const route of await routeItems(repo, explicit, all)) {
+    const part: PublishGroup[] = groups.map((g, gi) => ({ ref: g.ref, items: route.items.filter((i) => i.gi === gi).map(({ gi: _gi, ...i }) => i) }));
+    const used = part.map((g, gi) => ({ g, gi })).filter(({ g }) => g.items.length > 0);
+    if (used.length === 0 && all.length > 0) continue;
+    await withRemote(repo, route.remote, async (remote) => {
+      remotes.push(remote.name);
+      const r = await publish(
+        repo,
+        remote,
+        used.map(({ g }) => g),
+        { ...opts, jobs: opts.jobs ?? remoteJobs(repo, remote.name) },
+      );
+      upload = upload === undefined ? r.upload : addCounts(upload, r.upload);
+      packs += r.packs;
+      r.groups.forEach((o, k) => {
+        const out = outcomes[used[k]!.gi]!;
+        out.ok &&= o.ok;
+        out.unavailable.push(...o.unavailable);
+        out.missing.push(...o.missing);
+      });
+    });
+  }
+  return { upload: upload!, groups: outcomes, packs, remotes };
 }

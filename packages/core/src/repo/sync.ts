@@ -4,12 +4,13 @@ import { hasVersionBlock, parseVersionBlock } from '../pointer/version-block.js'
 import { fetchObjects, type FetchResult } from '../transfer/fetch.js';
 import { push as pushObjects, type PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
-import { Remote } from '../remote/remote.js';
+import type { Remote } from '../remote/remote.js';
 import { checkout, type CheckoutResult } from './checkout.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
-import { publish, type MissingObject, type PublishGroup } from './publish.js';
+import { publishRouted, type MissingObject, type PublishGroup } from './publish.js';
+import { addCounts, remoteJobs, routeItems, withRemote } from './routing.js';
 import type { Repo } from './repo.js';
-import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit, remoteJobs } from './tags.js';
+import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit } from './tags.js';
 
 export interface SyncOptions {
   cwd: string;
@@ -29,60 +30,81 @@ function itemsOf(targets: Target[]): TransferItem[] {
     type: t.pointer.type,
     size: t.pointer.size,
     path: t.path,
+    ...(t.pointer.name !== undefined ? { name: t.pointer.name } : {}),
     ...(t.only ? { only: t.only } : {}),
   }));
 }
 
-async function withRemote<T>(repo: Repo, name: string | undefined, fn: (r: Remote) => Promise<T>): Promise<T> {
-  const remote = await Remote.open(repo.config, repo.root, repo.cache, name);
-  try {
-    return await fn(remote);
-  } finally {
-    await remote.close();
+/** Results of a transfer that may span several remotes (team remotes, see routing). */
+export type Routed<T> = T & {
+  /** The remote, or the remotes joined with ", " when items went to several. */
+  remote: string;
+  /** Every remote used, in order. */
+  remotes: string[];
+};
+
+/** Run `fn` once per remote the items route to and add up the counters. */
+async function perRemote<T extends object>(repo: Repo, explicit: string | undefined, items: readonly TransferItem[], fn: (remote: Remote, items: TransferItem[]) => Promise<T>): Promise<Routed<T>> {
+  let total: T | undefined;
+  const remotes: string[] = [];
+  for (const group of await routeItems(repo, explicit, items)) {
+    const r = await withRemote(repo, group.remote, async (remote) => {
+      remotes.push(remote.name);
+      return fn(remote, group.items);
+    });
+    total = total === undefined ? r : addCounts(total, r);
   }
+  return { ...total!, remote: remotes.join(', '), remotes };
 }
 
 /**
  * Upload what the targets' pointers reference (all pointers when no targets) to the
- * remote. Only chunks the remote lacks move. See transfer/push for the guarantees.
+ * remote: the one named, else each artifact's team remote or the default remote.
+ * Only chunks the remote lacks move. See transfer/push for the guarantees.
  */
-export async function push(repo: Repo, opts: SyncOptions): Promise<PushResult & { remote: string }> {
+export async function push(repo: Repo, opts: SyncOptions): Promise<Routed<PushResult>> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
   await checkInnerPaths(repo, targets);
   // Pushing part of a directory is pushing the directory: trees are atomic on the remote.
   const items = itemsOf(targets).map(({ only: _only, ...i }) => i);
-  return withRemote(repo, opts.remote, async (remote) => ({
-    remote: remote.name,
-    ...(await pushObjects(repo.cache, remote, items, {
+  return perRemote(repo, opts.remote, items, (remote, its) =>
+    pushObjects(repo.cache, remote, its, {
       chunker: repo.config.chunker,
       packSize: repo.config.packSize,
       jobs: jobsFor(repo, remote.name, opts.jobs),
       dryRun: opts.dryRun,
       signal: opts.signal,
       onProgress: opts.onProgress,
-    })),
-  }));
+    }),
+  );
 }
 
-/** Download what the targets' pointers reference into the cache, verified. */
-export async function fetch(repo: Repo, opts: SyncOptions): Promise<FetchResult & { remote: string }> {
+/** Download what the targets' pointers reference into the cache, verified (remotes as push). */
+export async function fetch(repo: Repo, opts: SyncOptions): Promise<Routed<FetchResult>> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
-  return withRemote(repo, opts.remote, async (remote) => ({
-    remote: remote.name,
-    ...(await fetchObjects(repo.cache, remote, itemsOf(targets), {
+  return fetchItems(repo, itemsOf(targets), opts);
+}
+
+/**
+ * Download arbitrary items (e.g. the pointers of an older version) into the cache,
+ * verified, each from the remote it routes to.
+ */
+export async function fetchItems(repo: Repo, items: readonly TransferItem[], opts: Omit<SyncOptions, 'cwd' | 'targets'>): Promise<Routed<FetchResult>> {
+  return perRemote(repo, opts.remote, items, (remote, its) =>
+    fetchObjects(repo.cache, remote, its, {
       jobs: jobsFor(repo, remote.name, opts.jobs),
       dryRun: opts.dryRun,
       signal: opts.signal,
       onProgress: opts.onProgress,
-    })),
-  }));
+    }),
+  );
 }
 
 /**
  * fetch, then checkout. If the fetch fails (missing or corrupt objects), the
  * workspace is not touched.
  */
-export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }): Promise<{ fetch: FetchResult & { remote: string }; checkout: CheckoutResult }> {
+export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }): Promise<{ fetch: Routed<FetchResult>; checkout: CheckoutResult }> {
   const fetched = await fetch(repo, opts);
   const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
   return { fetch: fetched, checkout: co };
@@ -93,6 +115,8 @@ export interface PushTagsOptions {
   remote?: string;
   /** git remote (name or URL) that gets the tags; default `origin`. */
   gitRemote?: string;
+  /** Only these tags (default: every version tag). */
+  only?: readonly string[];
   jobs?: number;
   dryRun?: boolean;
   signal?: AbortSignal;
@@ -135,8 +159,9 @@ export async function pushTags(repo: Repo, opts: PushTagsOptions): Promise<PushT
   const gitRemote = opts.gitRemote ?? 'origin';
   const outcomes: TagPushOutcome[] = [];
   const groups: PublishGroup[] = [];
+  const only = opts.only === undefined ? undefined : new Set(opts.only);
   for (const t of await listTagRefs(repo.root)) {
-    if (t.type !== 'tag' || !hasVersionBlock(t.message)) continue;
+    if (t.type !== 'tag' || !hasVersionBlock(t.message) || (only && !only.has(t.name))) continue;
     try {
       const { block } = parseVersionBlock(t.message, t.name)!;
       if (!t.commit) throw new FormatError(`version tag ${JSON.stringify(t.name)} does not point at a commit`);
@@ -149,21 +174,14 @@ export async function pushTags(repo: Repo, opts: PushTagsOptions): Promise<PushT
   }
   const empty: PushResult = { upToDate: 0, uploaded: 0, files: 0, chunks: 0, bytes: 0, dedupBytes: 0, packs: 0, wireBytes: 0 };
   if (groups.length === 0) return { remote: opts.remote ?? repo.config.remote ?? '', gitRemote, upload: empty, tags: outcomes };
-  return withRemote(repo, opts.remote, async (remote) => {
-    const r = await publish(repo, remote, groups, {
-      jobs: jobsFor(repo, remote.name, opts.jobs),
-      dryRun: opts.dryRun,
-      signal: opts.signal,
-      onProgress: opts.onProgress,
-    });
-    for (const g of r.groups) {
-      outcomes.push({ tag: g.ref, status: !g.ok ? 'refused' : opts.dryRun ? 'would-push' : 'pushed', unavailable: g.unavailable, missing: g.missing });
-    }
-    outcomes.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
-    const proven = outcomes.filter((o) => o.status === 'pushed').map((o) => `refs/tags/${o.tag}`);
-    if (!opts.dryRun) await pushRefs(repo.root, gitRemote, proven);
-    return { remote: remote.name, gitRemote, upload: r.upload, tags: outcomes };
-  });
+  const r = await publishRouted(repo, opts.remote, groups, { jobs: opts.jobs, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
+  for (const g of r.groups) {
+    outcomes.push({ tag: g.ref, status: !g.ok ? 'refused' : opts.dryRun ? 'would-push' : 'pushed', unavailable: g.unavailable, missing: g.missing });
+  }
+  outcomes.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  const proven = outcomes.filter((o) => o.status === 'pushed').map((o) => `refs/tags/${o.tag}`);
+  if (!opts.dryRun) await pushRefs(repo.root, gitRemote, proven);
+  return { remote: r.remotes.join(', '), gitRemote, upload: r.upload, tags: outcomes };
 }
 
 /** Parallel requests: the flag, else the remote's own `jobs`, else `core.jobs`. */

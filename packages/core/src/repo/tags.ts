@@ -8,7 +8,6 @@ import {
   dirtyPaths,
   headCommit,
   isValidRefName,
-  listTagRefs,
   pointersAt,
   readTagObject,
   requireGit,
@@ -16,15 +15,16 @@ import {
   tagExists,
 } from '../git/git.js';
 import { isValidMetaKey, parsePointer, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
-import { formatVersionMessage, hasVersionBlock, parseVersionBlock, type VersionArtifact, type VersionBlock, type VersionMessage } from '../pointer/version-block.js';
-import { Remote } from '../remote/remote.js';
+import { formatVersionMessage, parseVersionBlock, type VersionArtifact, type VersionBlock, type VersionMessage } from '../pointer/version-block.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
 import { pathExists } from '../util/fs-atomic.js';
 import { shortOid } from '../util/oid.js';
 import { listPointers, resolveTargets, type PointerRef } from './pointers.js';
 import { RemoteChecker, type MissingObject } from './publish.js';
 import type { Repo } from './repo.js';
+import { remoteJobs, routeItems, withRemote } from './routing.js';
 import { status } from './status.js';
+import { versionTags } from './version-tags.js';
 
 export interface CreateTagOptions {
   /** Directory the paths are relative to. */
@@ -109,20 +109,7 @@ export async function createTag(repo: Repo, opts: CreateTagOptions): Promise<Cre
     });
   }
 
-  // Files to commit: the pointers, the .gitignore files next to them, and cpv's own
-  // config if it was never committed (a clone of the tag must be able to `cpv pull`).
-  const candidates = new Set<string>();
-  for (const { ref } of bound) {
-    candidates.add(ref.pointerPath);
-    const ignore = posixJoin(posixDirname(ref.pointerPath), '.gitignore');
-    if (await pathExists(join(repo.root, ignore))) candidates.add(ignore);
-  }
-  const cpvOwn = ['.cpv/config', '.cpv/.gitignore'];
-  const dirty = await dirtyPaths(repo.root, [...candidates, ...cpvOwn]);
-  const committed = [...dirty]
-    .filter(([path, code]) => candidates.has(path) || (cpvOwn.includes(path) && code === '??'))
-    .map(([path]) => path)
-    .sort();
+  const committed = await filesToCommit(repo, bound.map((b) => b.ref.pointerPath));
   const artifactsNow = bound.map(({ ref, kind }) => artifactOf(ref.path, ref.pointer, kind)).sort(byPath);
   const meta = opts.meta && Object.keys(opts.meta).length > 0 ? opts.meta : undefined;
   if (opts.dryRun) {
@@ -158,6 +145,27 @@ export async function createTag(repo: Repo, opts: CreateTagOptions): Promise<Cre
     await rm(messageFile, { force: true });
   }
   return { tag: name, commit, newCommit: committed.length > 0, committed, artifacts, message: userMessage, ...(meta ? { meta } : {}), dryRun: false };
+}
+
+/**
+ * The files to commit so that a commit records the given pointers: those pointers,
+ * the `.gitignore` files next to them, and `also` (repo-relative) when they are
+ * uncommitted or modified; plus cpv's own `.cpv/config` and `.cpv/.gitignore` if they
+ * were never committed (a clone must be able to `cpv pull`). Sorted.
+ */
+export async function filesToCommit(repo: Repo, pointerPaths: readonly string[], also: readonly string[] = []): Promise<string[]> {
+  const candidates = new Set<string>(also);
+  for (const pointerPath of pointerPaths) {
+    candidates.add(pointerPath);
+    const ignore = posixJoin(posixDirname(pointerPath), '.gitignore');
+    if (await pathExists(join(repo.root, ignore))) candidates.add(ignore);
+  }
+  const cpvOwn = ['.cpv/config', '.cpv/.gitignore'];
+  const dirty = await dirtyPaths(repo.root, [...candidates, ...cpvOwn]);
+  return [...dirty]
+    .filter(([path, code]) => candidates.has(path) || (cpvOwn.includes(path) && code === '??'))
+    .map(([path]) => path)
+    .sort();
 }
 
 /** The pointers a new tag binds, with the kind each is bound as. */
@@ -208,19 +216,14 @@ export interface TagSummary {
  * Read-only. Throws NotAGitRepoError.
  */
 export async function listTags(repo: Repo): Promise<TagSummary[]> {
-  await requireGit(repo.root);
-  const out: TagSummary[] = [];
-  for (const t of await listTagRefs(repo.root)) {
-    if (t.type !== 'tag' || !hasVersionBlock(t.message)) continue;
-    try {
-      const parsed = parseVersionBlock(t.message, t.name)!;
-      out.push({ name: t.name, date: t.date, commit: t.commit, artifacts: parsed.block.artifacts.length, subject: parsed.message.split('\n')[0] ?? '' });
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      out.push({ name: t.name, date: t.date, commit: t.commit, artifacts: 0, subject: t.message.split('\n')[0] ?? '', error: err.message });
-    }
-  }
-  return out;
+  return (await versionTags(repo)).map((t) => ({
+    name: t.name,
+    date: t.date,
+    commit: t.commit,
+    artifacts: t.block?.artifacts.length ?? 0,
+    subject: t.message.split('\n')[0] ?? '',
+    ...(t.error !== undefined ? { error: t.error } : {}),
+  }));
 }
 
 /** A version tag in full. */
@@ -284,19 +287,25 @@ export interface VerifyTagResult {
  */
 export async function verifyTag(repo: Repo, opts: VerifyTagOptions): Promise<VerifyTagResult> {
   const tag = await showTag(repo, opts.name);
-  const remote = await Remote.open(repo.config, repo.root, repo.cache, opts.remote);
-  try {
-    const jobs = opts.jobs ?? remoteJobs(repo, remote.name);
-    const proof = await new RemoteChecker(remote, jobs, opts.signal).check(itemsOfArtifacts(tag.block.artifacts), opts.onProgress);
-    return { tag: tag.name, remote: remote.name, ok: proof.missing.length === 0, artifacts: tag.block.artifacts.length, packs: proof.packs, missing: proof.missing };
-  } finally {
-    await remote.close();
+  const remotes: string[] = [];
+  const missing: MissingObject[] = [];
+  let packs = 0;
+  for (const route of await routeItems(repo, opts.remote, itemsOfArtifacts(tag.block.artifacts))) {
+    await withRemote(repo, route.remote, async (remote) => {
+      remotes.push(remote.name);
+      const jobs = opts.jobs ?? remoteJobs(repo, remote.name);
+      const proof = await new RemoteChecker(remote, jobs, opts.signal).check(route.items, opts.onProgress);
+      missing.push(...proof.missing);
+      packs += proof.packs;
+    });
   }
+  return { tag: tag.name, remote: remotes.join(', '), ok: missing.length === 0, artifacts: tag.block.artifacts.length, packs, missing };
 }
 
 /** Transfer items for artifacts (paths relative to the repo root). */
 export function itemsOfArtifacts(artifacts: readonly VersionArtifact[]): TransferItem[] {
-  return artifacts.map((a) => ({ oid: a.oid, type: a.type, size: a.size, path: a.path }));
+  // An artifact without a name of its own carries its path as name: that routes nowhere.
+  return artifacts.map((a) => ({ oid: a.oid, type: a.type, size: a.size, path: a.path, ...(a.name !== a.path ? { name: a.name } : {}) }));
 }
 
 /**
@@ -330,11 +339,6 @@ export function checkTagMatchesCommit(tag: string, commit: string, artifacts: re
   }
 }
 
-/** Parallel requests for a remote: its own `jobs`, else `core.jobs`. */
-export function remoteJobs(repo: Repo, remote: string): number {
-  const own = repo.config.remotes[remote]?.jobs;
-  return typeof own === 'number' ? own : repo.config.jobs;
-}
 
 function artifactOf(path: string, p: Pointer, kind: ArtifactKind): VersionArtifact {
   return { name: p.name ?? path, kind, path, type: p.type, oid: p.oid, size: p.size, ...(p.type === 'dir' ? { files: p.files ?? 0 } : {}) };

@@ -7,6 +7,8 @@ export interface TransferItem {
   size: number;
   /** Workspace path, for messages. */
   path: string;
+  /** The artifact name its pointer records (`team/name` routes to the team's remote). */
+  name?: string;
   /**
    * Directories only: the entry paths (relative to the directory) to transfer; all
    * when undefined. Lets `pull data/train/x.bin` fetch one file of a tracked directory.

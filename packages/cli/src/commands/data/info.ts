@@ -1,0 +1,3 @@
+import { infoCommand } from '../../artifact-commands.js';
+
+export default infoCommand('data');

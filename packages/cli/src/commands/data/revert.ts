@@ -1,0 +1,3 @@
+import { revertCommand } from '../../artifact-commands.js';
+
+export default revertCommand('data');

@@ -1,0 +1,3 @@
+import { tagCommand } from '../../artifact-commands.js';
+
+export default tagCommand('data');

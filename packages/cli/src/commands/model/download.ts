@@ -1,0 +1,3 @@
+import { downloadCommand } from '../../artifact-commands.js';
+
+export default downloadCommand('model');

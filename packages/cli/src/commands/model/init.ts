@@ -1,0 +1,3 @@
+import { initCommand } from '../../artifact-commands.js';
+
+export default initCommand('model');

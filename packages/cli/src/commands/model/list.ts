@@ -1,0 +1,3 @@
+import { listCommand } from '../../artifact-commands.js';
+
+export default listCommand('model');

@@ -1,0 +1,3 @@
+import { uploadCommand } from '../../artifact-commands.js';
+
+export default uploadCommand('model');
