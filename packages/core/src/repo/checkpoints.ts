@@ -153,7 +153,7 @@ export async function checkpointRevert(repo: Repo, opts: CheckpointRevertOptions
   return revert(repo, {
     cwd: repo.root,
     targets: t.block.artifacts.map((a) => a.path),
-    to: `refs/tags/${t.name}`,
+    to: t.name, // git prefers refs/tags/NAME over a branch of the same name
     message: opts.message ?? `cpv: revert to checkpoint ${t.name}`,
     force: opts.force,
     dryRun: opts.dryRun,

@@ -12,7 +12,7 @@ import type { ProgressEvent } from '../transfer/types.js';
 import { pathExists } from '../util/fs-atomic.js';
 import { shortOid } from '../util/oid.js';
 import { CMD, KIND_WORD, selectArtifacts, type ArtifactRef } from './artifacts.js';
-import { toRel } from './pointers.js';
+import { readPointer, toRel } from './pointers.js';
 import type { Repo } from './repo.js';
 import { readRegistry } from './routing.js';
 import { fetchItems, pull, type Routed } from './sync.js';
@@ -29,7 +29,7 @@ export async function resolveVersion(repo: Repo, name: string, version: string):
     if (rev.startsWith('-')) continue;
     if (rev === `${name}@${version}` && !(await tagExists(repo.root, rev))) continue;
     try {
-      return { rev, commit: await resolveRev(repo.root, `${rev}^{commit}`) };
+      return { rev, commit: await resolveRev(repo.root, rev) };
     } catch {
       /* try the next form */
     }
@@ -104,12 +104,13 @@ export async function artifactDownload(repo: Repo, opts: ArtifactDownloadOptions
   if (refs.length === 0) throw new NotFoundError(`no ${KIND_WORD[opts.kind]} is registered${opts.team ? ` for team ${opts.team}` : ''}`);
   if (opts.version === undefined && opts.out === undefined) {
     const r = await pull(repo, { cwd: repo.root, targets: refs.map((x) => x.path), remote: opts.remote, jobs: opts.jobs, dryRun: opts.dryRun, force: opts.force, signal: opts.signal, onProgress: opts.onProgress });
-    const byPath = new Map(r.checkout.items.map((i) => [i.path, i]));
+    const items: DownloadedArtifact[] = [];
+    for (const x of refs) {
+      const { pointer: p } = await readPointer(repo, x.path + POINTER_SUFFIX);
+      items.push({ ...x, type: p.type, oid: p.oid, size: p.size, ...(p.files !== undefined ? { files: p.files } : {}), dest: toRel(opts.cwd, join(repo.root, x.path)) || '.' });
+    }
     return {
-      items: refs.map((x) => {
-        const c = byPath.get(x.path)!;
-        return { ...x, type: c.type, oid: c.oid, size: 0, dest: toRel(opts.cwd, join(repo.root, x.path)) || '.' };
-      }),
+      items,
       fetch: r.fetch,
       dryRun: opts.dryRun === true,
     };
