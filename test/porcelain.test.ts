@@ -101,10 +101,12 @@ function workflow(makeRemote: (root: string) => Promise<RemoteFixture>): void {
     await writeModel(join(a, 'models', 'resnet.safetensors'), { seed: 101, tensors: 16, bytes: 4 * MiB });
     await writeDataset(join(a, 'data', 'train'), { seed: 102, files: 30 });
     await writeFile(join(a, 'params.yaml'), 'lr: 0.001\noptimizer:\n  name: adamw\n  betas: [0.9, 0.999]\n');
+    const head = await git(a, ['rev-parse', 'HEAD']);
     const dry = await cpvJson<ArtifactUploadResult>(a, ['model', 'upload', 'resnet', '--dry-run']);
-    expect(dry.dryRun).toBe(true);
-    expect(await git(a, ['status', '--porcelain', 'models'])).toContain('models/'); // nothing written: no pointer yet
-    expect(await listFiles(join(a, 'models'))).toEqual(['resnet.safetensors']);
+    expect(dry).toMatchObject({ dryRun: true, committed: ['.cpv/registry.yaml', 'models/resnet.safetensors.cpv'] });
+    expect(await listFiles(join(a, 'models'))).toEqual(['resnet.safetensors']); // no pointer, no .gitignore
+    expect(await git(a, ['rev-parse', 'HEAD'])).toBe(head);
+    expect(await remote.keys()).toEqual([]);
 
     const up = await cpvJson<ArtifactUploadResult>(a, ['model', 'upload', 'resnet', '--params', 'params.yaml', '--metrics', 'accuracy=0.71', '--metrics', 'loss=1.25']);
     expect(up.items).toMatchObject([{ name: 'resnet', path: 'models/resnet.safetensors', type: 'file', status: 'new' }]);
@@ -222,6 +224,7 @@ function workflow(makeRemote: (root: string) => Promise<RemoteFixture>): void {
 
   it('A: a team model lives under the team prefix of the remote, and a clone finds it there', async () => {
     await cpvOk(a, ['team', 'add', 'vision', '--prefix', 'teams/vision']);
+    await commitAll(a, 'Team vision and its remote'); // .cpv/config and the registry, for every clone
     await cpvOk(a, ['model', 'init', 'detector', '--team', 'vision', '--path', 'models/detector.safetensors']);
     await writeModel(join(a, 'models', 'detector.safetensors'), { seed: 104, tensors: 4, bytes: 512 * 1024 });
     const before = new Set(await remote.keys());

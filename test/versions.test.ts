@@ -149,7 +149,7 @@ describe('versions: tags bind a model and its data; publishing proves the remote
       expect(lost.stderr).toContain('model.safetensors');
       const json = await cpvJsonResult<ErrorJson>(b, ['tag', 'verify', 'v1']);
       expect(json.json.error.code).toBe('NOT_FOUND');
-      expect((json.json.error.data as unknown as VerifyTagResult).missing).toContainEqual({ path: 'model.safetensors', oid: v1Model, what: 'pack', key });
+      expect((json.json.error.data as unknown as VerifyTagResult).missing).toContainEqual({ path: 'model.safetensors', oid: v1Model, what: 'pack', key, remote: 'origin' });
     } finally {
       await rename(`${packFile}.aside`, packFile);
     }

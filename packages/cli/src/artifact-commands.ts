@@ -10,17 +10,15 @@ import {
   artifactTag,
   artifactUpload,
   artifactVersions,
-  loadValues,
   shortOid,
-  type MetaValue,
   type RegistryKind,
 } from '@cpv/core';
 import { BaseCommand, dryRunFlag, transferFlags } from './base.js';
-import { parseMeta } from './commands/add.js';
+import { parseMeta, valueFlags, values } from './values.js';
 import { describeFetch } from './commands/fetch.js';
 import { uploadLine } from './commands/push.js';
 import { describeRevert } from './commands/revert.js';
-import { formatBytes, table } from './render.js';
+import { formatBytes, formatValues, table } from './render.js';
 
 const WORD: Record<RegistryKind, { one: string; many: string; sample: string; sample2: string; path: string }> = {
   model: { one: 'model', many: 'models', sample: 'resnet50', sample2: 'vision/detector', path: 'models/resnet50.safetensors' },
@@ -29,25 +27,11 @@ const WORD: Record<RegistryKind, { one: string; many: string; sample: string; sa
 
 const teamFlag = { team: Flags.string({ description: 'Team: names without a "/" are taken as TEAM/NAME; lists keep only that team.' }) };
 
-/** --params / --metrics: YAML or JSON files, or key=value (repeatable). */
-const valueFlags = {
-  params: Flags.string({ description: 'Experiment parameters: a YAML/JSON file or key=value (repeatable).', multiple: true }),
-  metrics: Flags.string({ description: 'Metrics: a YAML/JSON file or key=value (repeatable).', multiple: true }),
-};
-
-async function values(specs: string[] | undefined, what: string): Promise<Record<string, MetaValue> | undefined> {
-  return specs && specs.length > 0 ? loadValues(process.cwd(), specs, what) : undefined;
-}
 
 function size(type: string, bytes: number, files?: number): string {
   return type === 'dir' ? `${files ?? 0} files, ${formatBytes(bytes)}` : formatBytes(bytes);
 }
 
-function kv(o: Record<string, MetaValue> | undefined): string {
-  return Object.entries(o ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-}
 
 type CommandClass = typeof BaseCommand & (new (...args: ConstructorParameters<typeof Command>) => BaseCommand);
 
@@ -131,6 +115,7 @@ export function uploadCommand(kind: RegistryKind): CommandClass {
       if (r.push) this.say(uploadLine(r.push, r.push.remote, dry));
       else if (dry && f.push) this.say(`would upload the new content of ${r.items.filter((i) => i.status !== 'unchanged').length} item(s)`);
       for (const t of r.tags) this.say(`${dry ? 'Would tag' : 'Tagged'} ${t}`);
+      if (r.configModified) this.note('note: .cpv/config has uncommitted changes (a new remote or team remote?); commit it so teammates use the same remotes');
       if (r.gitPushed) this.say(`Pushed ${r.gitPushed.refs.join(', ')} to ${r.gitPushed.remote}`);
       else if (!dry) this.say(`Publish with: git push${r.tags.length ? ` && cpv push --tags` : ''} (or pass --git-push)`);
       return r;
@@ -207,7 +192,7 @@ export function listCommand(kind: RegistryKind): CommandClass {
       const items = await artifactVersions(repo, { kind, names: argv as string[], team, maxCount: f['max-count'] as number | undefined });
       for (const i of items) {
         this.say(`${w.one} ${i.name} (${i.path})${i.versions.length === 0 ? ': no committed version' : ''}`);
-        this.say(table(i.versions.map((v) => [`  ${v.commit.slice(0, 7)}`, v.date.slice(0, 10), shortOid(v.oid), size(v.type, v.size, v.files), v.tags.join(' '), kv({ ...v.params, ...v.metrics })])));
+        this.say(table(i.versions.map((v) => [`  ${v.commit.slice(0, 7)}`, v.date.slice(0, 10), shortOid(v.oid), size(v.type, v.size, v.files), v.tags.join(' '), formatValues({ ...v.params, ...v.metrics })])));
       }
       return { items };
     }
@@ -315,7 +300,7 @@ export function infoCommand(kind: RegistryKind): CommandClass {
       ];
       if (r.description) rows.push(['description', r.description]);
       if (r.remote) rows.push(['remote', r.remote]);
-      for (const [label, o] of [['meta', p.meta], ['params', p.params], ['metrics', p.metrics]] as const) if (o) rows.push([label, kv(o)]);
+      for (const [label, o] of [['meta', p.meta], ['params', p.params], ['metrics', p.metrics]] as const) if (o) rows.push([label, formatValues(o)]);
       rows.push(['tags', r.tags.join(' ') || '(none)']);
       for (const b of r.boundWith) rows.push([`with (${b.tag})`, `${b.kind} ${b.name} ${shortOid(b.oid)}`]);
       this.say(table(rows));

@@ -70,7 +70,7 @@ export abstract class BaseCommand extends Command {
 
 /** Flags shared by commands that move data. */
 export const transferFlags = {
-  remote: Flags.string({ char: 'r', description: 'Remote name (default: the default remote).' }),
+  remote: Flags.string({ char: 'r', description: "Remote name (default: each artifact's team remote, else the default remote)." }),
   jobs: Flags.integer({ char: 'j', description: 'Parallel transfers.', min: 1, max: 256 }),
 };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@cpv/core';
-import { parseMeta } from './commands/add.js';
+import { parseMeta } from './values.js';
 import { formatBytes, table } from './render.js';
 
 describe('formatBytes', () => {

@@ -47,6 +47,13 @@ export class Progress {
 }
 
 /** Render rows as aligned columns. */
+/** `k=v k=v` of metadata, params or metrics. */
+export function formatValues(o: Record<string, string | number | boolean> | undefined): string {
+  return Object.entries(o ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
+
 export function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));

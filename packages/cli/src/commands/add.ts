@@ -1,20 +1,8 @@
 import { Args, Flags } from '@oclif/core';
-import { add, ARTIFACT_KINDS, UsageError, type ArtifactKind, type MetaValue } from '@cpv/core';
+import { add, ARTIFACT_KINDS, type ArtifactKind } from '@cpv/core';
 import { BaseCommand, dryRunFlag } from '../base.js';
 import { formatBytes } from '../render.js';
-
-/** Parse `key=value` into typed metadata (numbers and booleans stay typed). */
-export function parseMeta(pairs: readonly string[]): Record<string, MetaValue> {
-  const out: Record<string, MetaValue> = {};
-  for (const p of pairs) {
-    const i = p.indexOf('=');
-    if (i <= 0) throw new UsageError(`--meta ${JSON.stringify(p)} is not key=value`, { hint: 'e.g. --meta framework=pytorch --meta epochs=10' });
-    const k = p.slice(0, i);
-    const v = p.slice(i + 1);
-    out[k] = v === 'true' ? true : v === 'false' ? false : v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
-  }
-  return out;
-}
+import { parseMeta, valueFlags, values } from '../values.js';
 
 export default class Add extends BaseCommand {
   static override summary = 'Track files or directories: store their content and write PATH.cpv pointers.';
@@ -31,6 +19,7 @@ export default class Add extends BaseCommand {
     kind: Flags.string({ description: 'What the artifact is.', options: [...ARTIFACT_KINDS] }),
     name: Flags.string({ description: 'Artifact name (e.g. resnet50 or team/resnet50); one path only.' }),
     meta: Flags.string({ description: 'Metadata key=value (repeatable).', multiple: true }),
+    ...valueFlags,
     ...dryRunFlag,
   };
 
@@ -43,6 +32,8 @@ export default class Add extends BaseCommand {
       kind: flags.kind as ArtifactKind | undefined,
       name: flags.name,
       meta: parseMeta(flags.meta ?? []),
+      params: await values(flags.params, 'params'),
+      metrics: await values(flags.metrics, 'metrics'),
       dryRun: flags['dry-run'],
       onProgress,
     }).finally(done);

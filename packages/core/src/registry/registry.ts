@@ -125,6 +125,8 @@ export function parseRegistry(text: string, file: string): Registry {
       reg[section][name] = { path: f.path as string, ...(f.description !== undefined ? { description: f.description as string } : {}) };
     }
   }
+  // `NAME@VERSION` tags and `--version` lookups are by name alone: one name, one artifact.
+  for (const name of Object.keys(reg.models)) if (reg.data[name]) fail(`${name} is both a model and a dataset; names are shared by models and data`);
   return reg;
 }
 

@@ -13,6 +13,8 @@ import { pathExists } from '../util/fs-atomic.js';
 import type { ProgressEvent } from '../transfer/types.js';
 import { findTracking, hasGlob, ignoreInGit, readPointer, toRel, writePointer } from './pointers.js';
 import type { Repo } from './repo.js';
+import { readRegistry } from './routing.js';
+import { REGISTRY_FILE } from '../registry/registry.js';
 import { StatCache } from './state.js';
 import { hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
 
@@ -74,6 +76,22 @@ export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
   }
   const abss = await expandPaths(repo, opts.cwd, opts.paths);
   if (opts.name !== undefined && abss.length > 1) throw new UsageError('--name needs exactly one path');
+  // A path registered as a model or dataset (`cpv model init`) is recorded under its
+  // registry name and kind, so that everything routing by name agrees.
+  const registry = await readRegistry(repo);
+  const registered = new Map<string, { name: string; kind: ArtifactKind }>();
+  for (const [kind, section] of [['model', registry.models], ['data', registry.data]] as const) {
+    for (const [name, e] of Object.entries(section)) registered.set(e.path, { name, kind });
+  }
+  const optsFor = (abs: string): AddOptions => {
+    const reg = registered.get(toRel(repo.root, abs));
+    if (!reg) return opts;
+    if (opts.name !== undefined && opts.name !== reg.name) {
+      throw new UsageError(`${toRel(repo.root, abs)} is registered as ${reg.kind} ${reg.name}; it cannot be named ${opts.name}`, { hint: `drop --name, or change ${REGISTRY_FILE}` });
+    }
+    return { ...opts, name: reg.name, kind: opts.kind ?? reg.kind };
+  };
+  const perPath = abss.map((abs) => ({ abs, opts: optsFor(abs) }));
   const state = await StatCache.load(repo.root);
   const done: Array<{ item: AddedItem; pointer: Pointer; changed: boolean }> = [];
   const gitAdd = new Set<string>();
@@ -81,7 +99,7 @@ export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
     // Paths in parallel (and files inside directories in parallel too): per-file
     // syscalls dominate for many small files.
     const limit = pLimit(Math.max(1, Math.min(4, repo.config.jobs)));
-    const results = await Promise.all(abss.map((abs) => limit(() => (opts.signal?.throwIfAborted(), addOne(repo, abs, state, opts)))));
+    const results = await Promise.all(perPath.map((p) => limit(() => (opts.signal?.throwIfAborted(), addOne(repo, p.abs, state, p.opts)))));
     done.push(...results);
     if (!opts.dryRun) {
       // One durability point for every object, before any pointer names them.

@@ -12,7 +12,7 @@ import type { Repo } from './repo.js';
 import { revert, type RevertResult } from './revert.js';
 import { readRegistry, remoteFor } from './routing.js';
 import { createTag, type CreateTagResult } from './tags.js';
-import { versionTags, type VersionTag } from './version-tags.js';
+import { versionTags } from './version-tags.js';
 
 /** A registered artifact and its state in the workspace. */
 export interface ArtifactSummary extends ArtifactRef {
@@ -35,12 +35,13 @@ export interface ArtifactSummary extends ArtifactRef {
 export async function artifactList(repo: Repo, opts: { kind: RegistryKind; names?: readonly string[]; team?: string }): Promise<ArtifactSummary[]> {
   const registry = await readRegistry(repo);
   const refs = selectArtifacts(registry, opts.kind, opts.names ?? [], opts.team);
-  const tags = await versionTags(repo).catch(() => [] as VersionTag[]);
+  const tags = await versionTags(repo);
   const out: ArtifactSummary[] = [];
   for (const ref of refs) {
+    // Not uploaded yet: no pointer. A pointer that cannot be read is an error, not "absent".
     const p = await readPointer(repo, `${ref.path}.cpv`).then(
       (r) => r.pointer,
-      () => undefined,
+      (err: unknown) => (err instanceof NotFoundError ? undefined : Promise.reject(err)),
     );
     const remote = remoteFor(registry, ref.name, undefined);
     out.push({
@@ -77,8 +78,8 @@ export interface ArtifactVersion {
 
 /**
  * The versions of registered artifacts, newest first: each commit that changed the
- * pointer, with its tags, params and metrics. Read-only. Throws NotFoundError for a
- * name that is not registered or has no committed version.
+ * pointer, with its tags, params and metrics (none for a name never committed).
+ * Read-only. Throws NotFoundError for a name that is not registered.
  */
 export async function artifactVersions(repo: Repo, opts: { kind: RegistryKind; names: readonly string[]; team?: string; maxCount?: number }): Promise<Array<ArtifactRef & { versions: ArtifactVersion[] }>> {
   const refs = selectArtifacts(await readRegistry(repo), opts.kind, opts.names, opts.team);
@@ -180,21 +181,21 @@ export async function artifactRevert(repo: Repo, opts: ArtifactRevertOptions): P
     byRev.set(v.commit, g);
   }
   const out: RevertResult[] = [];
-  for (const g of byRev.values()) {
-    out.push(
-      await revert(repo, {
-        cwd: repo.root,
-        targets: g.refs.map((r) => r.path),
-        to: g.rev,
-        message: opts.message ?? `cpv: revert ${g.refs.map((r) => r.name).join(', ')} to ${opts.to}`,
-        force: opts.force,
-        dryRun: opts.dryRun,
-        remote: opts.remote,
-        jobs: opts.jobs,
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-      }),
-    );
+  for (const [commit, g] of byRev) {
+    const r = await revert(repo, {
+      cwd: repo.root,
+      targets: g.refs.map((r) => r.path),
+      // The resolved commit: `NAME@TO` is a tag, and a branch of the same name must not win.
+      to: commit,
+      message: opts.message ?? `cpv: revert ${g.refs.map((r) => r.name).join(', ')} to ${opts.to}`,
+      force: opts.force,
+      dryRun: opts.dryRun,
+      remote: opts.remote,
+      jobs: opts.jobs,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+    out.push({ ...r, rev: g.rev });
   }
   return out;
 }

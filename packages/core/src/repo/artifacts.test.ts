@@ -11,13 +11,14 @@ import { seededBytes } from '../testing/seeded.js';
 import { add } from './add.js';
 import { artifactInfo, artifactList, artifactRevert, artifactTag, artifactVersions } from './artifact-history.js';
 import { artifactInit, artifactUpload, qualifiedName, selectArtifacts } from './artifacts.js';
-import { checkpointCreate, checkpointList, isArtifactTag } from './checkpoints.js';
+import { checkpointCreate, checkpointList, checkpointRevert, isArtifactTag } from './checkpoints.js';
 import { artifactDownload, resolveVersion } from './download.js';
 import { expCompare, expShow, loadValues } from './experiments.js';
 import { init } from './init.js';
 import { openRepo, type Repo } from './repo.js';
 import { remoteFor, routeItems } from './routing.js';
-import { push } from './sync.js';
+import { fetch, push } from './sync.js';
+import { verifyTag } from './tags.js';
 import { teamAdd, teamList } from './teams.js';
 
 let base: string;
@@ -280,7 +281,8 @@ describe('teams route to their own remote', () => {
     await artifactInit(repo, { cwd: dir, kind: 'data', name: 'train', path: 'data/train' });
     const m = await artifactUpload(repo, { cwd: dir, kind: 'model', names: ['vision/net'] });
     expect(m.push).toMatchObject({ remote: 'vision', uploaded: 1 });
-    expect(m.committed).toContain('.cpv/config');
+    expect(m.committed).not.toContain('.cpv/config'); // the new remote: reported, for the user to commit
+    expect(m.configModified).toBe(true);
     const d = await artifactUpload(repo, { cwd: dir, kind: 'data', names: ['train'] });
     expect(d.push!.remote).toBe('origin');
     // One push of everything splits by team; an explicit remote overrides routing.
@@ -298,7 +300,7 @@ describe('teams route to their own remote', () => {
     expect(remoteFor(reg, 'bert', undefined)).toBeUndefined();
     expect(remoteFor(reg, 'vision/x', undefined)).toBeUndefined();
     await writeFile(path.join(dir, '.cpv', 'registry.yaml'), 'version: 1\nteams:\n  nlp:\n    remote: nlp-store\n');
-    const e = await rejects(routeItems(repo, undefined, [{ name: 'nlp/bert' }]), ConfigError);
+    const e = await rejects(routeItems(repo, undefined, [{ path: 'models/bert', name: 'nlp/bert' }]), ConfigError);
     expect(e.message).toContain('remote "nlp-store" is not configured here');
     expect(await routeItems(repo, undefined, [])).toEqual([{ remote: undefined, items: [] }]);
     await rejects(teamAdd(repo, { team: 'x', remote: 'nope' }), ConfigError);
@@ -314,5 +316,108 @@ describe('add keeps params and metrics with unchanged content only', () => {
     await put('models/net.bin', 'changed');
     await add(repo, { cwd: dir, paths: ['models/net.bin'] });
     expect(parsePointer(await readFile(path.join(dir, 'models', 'net.bin.cpv'), 'utf8'), 'net.bin.cpv').params).toBeUndefined();
+  });
+});
+
+describe('what must not happen', () => {
+  beforeEach(async () => {
+    await artifactInit(repo, { cwd: dir, kind: 'model', name: 'net', path: 'models/net.bin' });
+    await artifactInit(repo, { cwd: dir, kind: 'data', name: 'train', path: 'data/train' });
+  });
+
+  it('a download never replaces the repository, the current directory, a file given as --out, or a git repository', async () => {
+    await artifactUpload(repo, { cwd: dir, kind: 'data', names: ['train'], tag: 'v1' });
+    // The dataset's base name is "train": an --out whose "train" is the current directory.
+    const inside = path.join(dir, 'data', 'train');
+    const e1 = await rejects(artifactDownload(repo, { cwd: inside, kind: 'data', names: ['train'], version: 'v1', out: '..', force: true }), UsageError);
+    expect(e1.message).toContain('holds the repository or the current directory');
+    await put('notadir', 'x');
+    const e2 = await rejects(artifactDownload(repo, { cwd: dir, kind: 'data', names: ['train'], version: 'v1', out: 'notadir' }), UsageError);
+    expect(e2.message).toContain('is not a directory');
+    const other = path.join(base, 'other', 'train');
+    await mkdir(path.join(other, '.git'), { recursive: true });
+    await rejects(artifactDownload(repo, { cwd: dir, kind: 'data', names: ['train'], version: 'v1', out: path.dirname(other), force: true }), UsageError);
+    expect(await readFile(path.join(dir, 'data', 'train', 'a.txt'), 'utf8')).toBe('alpha');
+    if (process.platform === 'linux') {
+      await rejects(artifactDownload(repo, { cwd: dir, kind: 'data', names: ['train'], version: 'v1', out: '/proc/cpv-nope' }), UsageError);
+    }
+  });
+
+  it('versions resolve NAME@TAG and checkpoints as tags, never as a branch of the same name', async () => {
+    await artifactUpload(repo, { cwd: dir, kind: 'model', names: ['net'], tag: 'v1' });
+    await artifactUpload(repo, { cwd: dir, kind: 'data', names: ['train'] });
+    await checkpointCreate(repo, { cwd: dir, tag: 'cp', models: ['net'], data: ['train'] });
+    const tagged = git(dir, ['rev-parse', 'HEAD']).trim();
+    await put('models/net.bin', seededBytes(7, 40_000));
+    await artifactUpload(repo, { cwd: dir, kind: 'model', names: ['net'] });
+    // Branches named like the tags, on the newer commit.
+    git(dir, ['branch', 'net@v1']);
+    git(dir, ['branch', 'cp']);
+    expect((await resolveVersion(repo, 'net', 'v1')).commit).toBe(git(dir, ['rev-parse', 'refs/tags/net@v1^{commit}']).trim());
+    const r = await checkpointRevert(repo, { cwd: dir, tag: 'cp' });
+    expect(r.rev).toBe('cp');
+    expect(r.revCommit).toBe(tagged);
+    expect(Buffer.compare(await readFile(path.join(dir, 'models', 'net.bin')), Buffer.from(seededBytes(1, 40_000)))).toBe(0);
+  });
+
+  it('one name is a model or a dataset, never both', async () => {
+    const e = await rejects(artifactInit(repo, { cwd: dir, kind: 'data', name: 'net', path: 'data/other' }), ConflictError);
+    expect(e.message).toContain('already the name of a model');
+  });
+
+  it('a bad tag, a missing path, or --no-push with --git-push leave nothing behind', async () => {
+    const head = git(dir, ['rev-parse', 'HEAD']);
+    await rejects(artifactUpload(repo, { cwd: dir, kind: 'model', names: ['net'], tag: 'bad..tag' }), UsageError);
+    await rejects(artifactUpload(repo, { cwd: dir, kind: 'model', names: ['net'], message: '-----BEGIN CPV VERSION-----' }), UsageError);
+    await rejects(artifactUpload(repo, { cwd: dir, kind: 'model', names: ['net'], push: false, gitPush: 'origin' }), UsageError);
+    await artifactInit(repo, { cwd: dir, kind: 'model', name: 'ghost', path: 'models/ghost.bin' });
+    await rejects(artifactUpload(repo, { cwd: dir, kind: 'model', names: [] }), NotFoundError); // net exists, ghost does not
+    expect(git(dir, ['rev-parse', 'HEAD'])).toBe(head);
+    await expect(readFile(path.join(dir, 'models', 'net.bin.cpv'))).rejects.toThrow();
+    await expect(readFile(path.join(dir, 'models', '.gitignore'))).rejects.toThrow();
+  });
+
+  it('uncommitted config edits are reported, not committed', async () => {
+    await writeConfigFile(path.join(dir, '.cpv', 'config'), { ...(await import('yaml')).parse(await readFile(path.join(dir, '.cpv', 'config'), 'utf8')), core: { jobs: 3 } });
+    const r = await artifactUpload(repo, { cwd: dir, kind: 'model', names: ['net'] });
+    expect(r.committed).not.toContain('.cpv/config');
+    expect(r.configModified).toBe(true);
+    expect(git(dir, ['status', '--porcelain', '.cpv/config'])).toContain('.cpv/config');
+  });
+});
+
+describe('routing follows the registry, whatever the pointer says', () => {
+  it('a plain add of a registered path records its name; push, tag verify and fetch all use the team remote', async () => {
+    await teamAdd(repo, { team: 'vision', prefix: 'teams/vision' });
+    await reopen();
+    // The name equals the path: the case a pointer-name heuristic gets wrong.
+    await put('vision/det', seededBytes(8, 30_000));
+    await artifactInit(repo, { cwd: dir, kind: 'model', name: 'vision/det', path: 'vision/det' });
+    const added = await add(repo, { cwd: dir, paths: ['vision/det'] });
+    const p = parsePointer(await readFile(path.join(dir, 'vision', 'det.cpv'), 'utf8'), 'det.cpv');
+    expect([p.name, p.kind]).toEqual(['vision/det', 'model']);
+    await rejects(add(repo, { cwd: dir, paths: ['vision/det'], name: 'other' }), UsageError);
+    const up = await artifactUpload(repo, { cwd: dir, kind: 'model', names: ['vision/det'], tag: 'v1' });
+    expect(up.push!.remote).toBe('vision');
+    const v = await verifyTag(repo, { name: 'vision/det@v1' });
+    expect([v.ok, v.remote]).toEqual([true, 'vision']);
+    // An empty cache gets it back from the team remote.
+    await rm(path.join(dir, '.cpv', 'cache'), { recursive: true });
+    await reopen();
+    await repo.cache.init();
+    const f = await fetch(repo, { cwd: dir, targets: ['vision/det'] });
+    expect([f.remote, f.files]).toEqual(['vision', 1]);
+    expect(await repo.cache.hasFile(added.items[0]!.oid)).toBe(true);
+  });
+
+  it('team add refuses to move a team that has artifacts, unless forced', async () => {
+    await artifactInit(repo, { cwd: dir, kind: 'model', name: 'vision/net', path: 'models/net.bin' });
+    const e = await rejects(teamAdd(repo, { team: 'vision', prefix: 'teams/vision' }), ConflictError);
+    expect(e.message).toContain('team vision already has 1 artifact(s) (vision/net)');
+    await reopen();
+    expect(repo.config.remotes.vision).toBeUndefined(); // nothing was created
+    await teamAdd(repo, { team: 'vision', prefix: 'teams/vision', force: true });
+    await reopen();
+    expect((await teamAdd(repo, { team: 'vision', description: 'image models' })).entry).toEqual({ remote: 'vision', description: 'image models' });
   });
 });

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
-import { headCommit, pushRefs, requireGit, tagExists } from '../git/git.js';
-import { commitPaths } from '../git/history.js';
+import { dirtyPaths, headCommit, isValidRefName, pushRefs, requireGit, tagExists } from '../git/git.js';
+import { commitPaths, requireIdentity } from '../git/history.js';
 import { isValidArtifactName, POINTER_SUFFIX, type MetaValue } from '../pointer/pointer.js';
 import { REGISTRY_FILE, sectionOf, teamOf, isValidTeamName, type Registry, type RegistryEntry, type RegistryKind } from '../registry/registry.js';
 import { relPathProblem } from '../store/tree.js';
@@ -13,7 +13,7 @@ import { globToRegExp, hasGlob, toRel } from './pointers.js';
 import type { Repo } from './repo.js';
 import { readRegistry, writeRegistry } from './routing.js';
 import { push, pushTags, type Routed } from './sync.js';
-import { createTag, filesToCommit } from './tags.js';
+import { checkVersionMessage, createTag, filesToCommit } from './tags.js';
 import { isInside } from './workspace.js';
 
 /** A registered model or dataset, as commands see it. */
@@ -113,6 +113,10 @@ export async function artifactInit(repo: Repo, opts: ArtifactInitOptions): Promi
   if (existing && existing.path !== path) {
     throw new ConflictError(`${KIND_WORD[opts.kind]} ${name} is already registered for ${existing.path}`, { hint: `pick another name, or edit ${REGISTRY_FILE} to move it` });
   }
+  const otherKind = opts.kind === 'model' ? 'data' : 'model';
+  if (reg[sectionOf(otherKind)][name]) {
+    throw new ConflictError(`${name} is already the name of a ${KIND_WORD[otherKind]}`, { hint: 'models and datasets share one namespace (tags are NAME@VERSION): pick another name' });
+  }
   for (const kind of ['model', 'data'] as const) {
     for (const [n, e] of Object.entries(reg[sectionOf(kind)])) {
       if (e.path === path && !(kind === opts.kind && n === name)) {
@@ -168,6 +172,8 @@ export interface ArtifactUploadResult {
   /** Version tags created (or to create), `NAME@TAG`. */
   tags: string[];
   gitPushed?: { remote: string; refs: string[] };
+  /** `.cpv/config` has uncommitted changes (e.g. a team's remote): commit them so teammates share them. */
+  configModified?: boolean;
   dryRun: boolean;
 }
 
@@ -182,6 +188,10 @@ export interface ArtifactUploadResult {
  */
 export async function artifactUpload(repo: Repo, opts: ArtifactUploadOptions): Promise<ArtifactUploadResult> {
   await requireGit(repo.root);
+  // Every check first: nothing is written, committed or uploaded for a request that fails.
+  if (opts.push === false && opts.gitPush !== undefined) {
+    throw new UsageError('--no-push with --git-push would publish commits whose content is on no remote', { hint: 'drop --no-push, or push to git later yourself' });
+  }
   checkValues('metadata', opts.meta);
   checkValues('parameter', opts.params);
   checkValues('metric', opts.metrics);
@@ -189,13 +199,20 @@ export async function artifactUpload(repo: Repo, opts: ArtifactUploadOptions): P
   if (refs.length === 0) throw new NotFoundError(`no ${KIND_WORD[opts.kind]} is registered${opts.team ? ` for team ${opts.team}` : ''}`, { hint: `register one with \`cpv ${CMD[opts.kind]} init NAME --path PATH\`` });
   const tags = opts.tag === undefined ? [] : refs.map((r) => `${r.name}@${opts.tag}`);
   for (const t of tags) {
+    if (opts.tag!.startsWith('-') || !(await isValidRefName(repo.root, `refs/tags/${t}`))) {
+      throw new UsageError(`invalid tag ${JSON.stringify(opts.tag)}: ${t} is not a valid git tag name`, { hint: 'use letters, digits, ".", "_", "-" and "/" (e.g. v2); no spaces, "..", "~", "^" or ":"' });
+    }
     if (await tagExists(repo.root, t)) throw new ConflictError(`tag ${t} already exists`, { hint: 'a version is never moved: pick another tag', data: { tag: t } });
   }
-  const items: UploadedArtifact[] = [];
+  if (opts.message !== undefined) checkVersionMessage(opts.message);
   for (const r of refs) {
     if (!(await pathExists(join(repo.root, r.path)))) {
       throw new NotFoundError(`${r.path} (${KIND_WORD[opts.kind]} ${r.name}) does not exist`, { hint: `put the ${KIND_WORD[opts.kind]} there, or fix its path in ${REGISTRY_FILE}`, data: { path: r.path } });
     }
+  }
+  if (!opts.dryRun) await requireIdentity(repo.root);
+  const items: UploadedArtifact[] = [];
+  for (const r of refs) {
     const added = await add(repo, {
       cwd: repo.root,
       paths: [r.path],
@@ -212,11 +229,17 @@ export async function artifactUpload(repo: Repo, opts: ArtifactUploadOptions): P
     items.push({ ...r, type: it.type, oid: it.oid, size: it.size, ...(it.files !== undefined ? { files: it.files } : {}), status: it.status });
   }
   const pointerPaths = refs.map((r) => r.path + POINTER_SUFFIX);
-  const committed = opts.dryRun ? [...new Set([...pointerPaths, REGISTRY_FILE])].sort() : await filesToCommit(repo, pointerPaths, [REGISTRY_FILE, '.cpv/config']);
+  // The pointers (with their .gitignore files), the registry, and cpv's own config
+  // only if it was never committed: never unrelated edits. A dry run wrote no
+  // pointer, so it adds those that would change.
+  const changedPointers = opts.dryRun ? items.filter((i) => i.status !== 'unchanged').map((i) => i.path + POINTER_SUFFIX) : [];
+  const committed = [...new Set([...(await filesToCommit(repo, pointerPaths, [REGISTRY_FILE])), ...changedPointers])].sort();
+  const configCode = (await dirtyPaths(repo.root, ['.cpv/config'])).get('.cpv/config');
+  const configModified = configCode !== undefined && configCode !== '??';
   const message = opts.message ?? `cpv: upload ${refs.map((r) => r.name).join(', ')}`;
   let commit: string | undefined;
   if (!opts.dryRun) commit = committed.length > 0 ? await commitPaths(repo.root, committed, message) : await headCommit(repo.root);
-  const result: ArtifactUploadResult = { items, ...(commit ? { commit } : {}), committed, tags, dryRun: opts.dryRun === true };
+  const result: ArtifactUploadResult = { items, ...(commit ? { commit } : {}), committed, tags, ...(configModified ? { configModified } : {}), dryRun: opts.dryRun === true };
   // A dry run stores nothing, so there is nothing in the cache to measure an upload
   // against: it reports the items and the commit only.
   if (opts.push !== false && !opts.dryRun) {

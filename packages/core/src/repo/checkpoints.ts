@@ -150,10 +150,11 @@ export interface CheckpointRevertOptions {
  */
 export async function checkpointRevert(repo: Repo, opts: CheckpointRevertOptions): Promise<RevertResult> {
   const t = await showTag(repo, opts.tag);
-  return revert(repo, {
+  const r = await revert(repo, {
     cwd: repo.root,
     targets: t.block.artifacts.map((a) => a.path),
-    to: t.name, // git prefers refs/tags/NAME over a branch of the same name
+    // Never a branch of the same name (git would prefer refs/heads/NAME to refs/tags/NAME).
+    to: t.commit,
     message: opts.message ?? `cpv: revert to checkpoint ${t.name}`,
     force: opts.force,
     dryRun: opts.dryRun,
@@ -162,4 +163,5 @@ export async function checkpointRevert(repo: Repo, opts: CheckpointRevertOptions
     signal: opts.signal,
     onProgress: opts.onProgress,
   });
+  return { ...r, rev: t.name };
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConflictError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
+import { ConflictError, GitError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
 import { headCommit, requireGit, resolveRev, tagExists } from '../git/git.js';
 import { fileAt } from '../git/history.js';
 import { POINTER_SUFFIX, type Pointer } from '../pointer/pointer.js';
@@ -20,18 +20,19 @@ import { pointersAtCommit } from './tags.js';
 import { isInside } from './workspace.js';
 
 /**
- * The commit a version names for an artifact: the tag `NAME@VERSION` if it exists,
- * else VERSION as any git revision (a checkpoint tag, branch, commit). Throws
+ * The commit a version names for an artifact: the tag `NAME@VERSION` if it exists
+ * (resolved as `refs/tags/…`, never a branch of that name), else VERSION as any git
+ * revision (a checkpoint tag, branch, commit). `rev` is the label to show. Throws
  * NotFoundError naming both when neither resolves.
  */
 export async function resolveVersion(repo: Repo, name: string, version: string): Promise<{ rev: string; commit: string }> {
-  for (const rev of [`${name}@${version}`, version]) {
-    if (rev.startsWith('-')) continue;
-    if (rev === `${name}@${version}` && !(await tagExists(repo.root, rev))) continue;
+  if (!version.startsWith('-')) {
+    const tag = `${name}@${version}`;
+    if (await tagExists(repo.root, tag)) return { rev: tag, commit: await resolveRev(repo.root, `refs/tags/${tag}`) };
     try {
-      return { rev, commit: await resolveRev(repo.root, rev) };
-    } catch {
-      /* try the next form */
+      return { rev: version, commit: await resolveRev(repo.root, version) };
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
     }
   }
   throw new NotFoundError(`no version ${JSON.stringify(version)} of ${name}: neither tag ${name}@${version} nor revision ${version} exists`, {
@@ -132,7 +133,7 @@ export async function artifactDownload(repo: Repo, opts: ArtifactDownloadOptions
     }
     const outDir = resolve(opts.cwd, opts.out ?? '.');
     const dest = join(outDir, basename(at.path));
-    checkDestination(repo, dest, opts.kind, ref.name);
+    await checkDestination(repo, opts.cwd, outDir, dest, opts.kind, ref.name, opts.force === true);
     chosen.push({ ref, ...(rev ? { rev } : {}), ...(commit ? { commit } : {}), pointer: at.pointer, dest });
   }
   const seen = new Set<string>();
@@ -145,14 +146,7 @@ export async function artifactDownload(repo: Repo, opts: ArtifactDownloadOptions
     chosen.map((c) => ({ oid: c.pointer.oid, type: c.pointer.type, size: c.pointer.size, path: c.ref.path, name: c.ref.name })),
     { remote: opts.remote, jobs: opts.jobs, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress },
   );
-  if (!opts.dryRun) {
-    for (const c of chosen) {
-      if (await pathExists(c.dest)) {
-        if (!opts.force) throw new ConflictError(`${c.dest} exists`, { hint: 'pass --force to replace it, or choose another --out' });
-      }
-      await exportContent(repo, c.pointer, c.dest);
-    }
-  }
+  if (!opts.dryRun) for (const c of chosen) await exportContent(repo, c.pointer, c.dest);
   return {
     items: chosen.map((c) => ({
       ...c.ref,
@@ -169,9 +163,27 @@ export async function artifactDownload(repo: Repo, opts: ArtifactDownloadOptions
   };
 }
 
-/** Refuse outputs that are tracked paths, inside one, or inside `.cpv`/`.git`. */
-function checkDestination(repo: Repo, dest: string, kind: RegistryKind, name: string): void {
-  if (!isInside(repo.root, dest)) return;
+/**
+ * Refuse outputs that would lose something: an existing one without `force`; one
+ * holding the repository or the current directory; a tracked path or anything inside
+ * one; anything inside `.cpv`/`.git`; an output directory that is a file. Runs for
+ * every artifact before anything is fetched or written.
+ */
+async function checkDestination(repo: Repo, cwd: string, outDir: string, dest: string, kind: RegistryKind, name: string, force: boolean): Promise<void> {
+  const outStat = await stat(outDir).catch(() => undefined);
+  if (outStat && !outStat.isDirectory()) throw new UsageError(`--out ${outDir} is not a directory`, { hint: 'give a directory to write into (it is created if missing)' });
+  if (isInside(dest, repo.root) || isInside(dest, cwd)) {
+    throw new UsageError(`${name} would be written to ${dest}, which holds the repository or the current directory`, { hint: 'choose another --out' });
+  }
+  if (isInside(repo.root, dest)) checkInsideRepo(repo, dest, kind, name);
+  if (await pathExists(dest)) {
+    if (!force) throw new ConflictError(`${dest} exists`, { hint: 'pass --force to replace it, or choose another --out', data: { path: dest } });
+    if (await pathExists(join(dest, '.git'))) throw new UsageError(`${dest} is a git repository; a download never replaces one`, { hint: 'choose another --out' });
+  }
+}
+
+/** Refuse a destination inside `.cpv`/`.git`, or a tracked path or anything inside one. */
+function checkInsideRepo(repo: Repo, dest: string, kind: RegistryKind, name: string): void {
   const rel = toRel(repo.root, dest);
   const top = rel.split('/')[0];
   if (top === '.cpv' || top === '.git') throw new UsageError(`cannot write ${name} into ${top}`, { hint: 'choose another --out' });
@@ -194,7 +206,7 @@ function checkDestination(repo: Repo, dest: string, kind: RegistryKind, name: st
  */
 export async function exportContent(repo: Repo, p: Pick<Pointer, 'type' | 'oid'>, dest: string): Promise<void> {
   const stage = `${dest}.cpv-tmp-${randomBytes(4).toString('hex')}`;
-  await mkdir(dirname(dest), { recursive: true });
+  await ensureDir(dirname(dest));
   try {
     if (p.type === 'file') await exportFile(repo, p.oid, stage, dest);
     else {
@@ -223,4 +235,31 @@ async function exportFile(repo: Repo, oid: string, to: string, shown: string): P
   }
   await copyFile(repo.cache.filePath(oid), to);
   await chmod(to, 0o644);
+}
+
+/**
+ * `mkdir -p` that walks up to the nearest existing directory itself (recursive mkdir
+ * never returns for some paths under /proc). Throws UsageError naming the directory.
+ */
+async function ensureDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let cur = dir;
+  for (;;) {
+    const st = await stat(cur).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    if (st) {
+      if (!st.isDirectory()) throw new UsageError(`${cur} is not a directory`, { hint: 'choose another --out' });
+      break;
+    }
+    missing.push(cur);
+    if (dirname(cur) === cur) break;
+    cur = dirname(cur);
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new UsageError(`cannot create ${d}: ${code ?? (err as Error).message}`, { hint: 'choose another --out' });
+    }
+  }
 }

@@ -17,6 +17,8 @@ export interface MissingObject {
   what: 'manifest' | 'tree' | 'pack';
   /** Backend key of the missing object (`packs/ab/cdef…`). */
   key: string;
+  /** The remote that lacks it, when objects go to several (team remotes). */
+  remote?: string;
 }
 
 /** What a remote proved to hold for a list of items. */
@@ -272,7 +274,7 @@ export async function publishRouted(
         const out = outcomes[used[k]!.gi]!;
         out.ok &&= o.ok;
         out.unavailable.push(...o.unavailable);
-        out.missing.push(...o.missing);
+        out.missing.push(...o.missing.map((m) => ({ ...m, remote: remote.name })));
       });
     });
   }

@@ -15,10 +15,23 @@ export async function readRegistry(repo: Repo): Promise<Registry> {
   try {
     text = await readFile(join(repo.root, REGISTRY_FILE), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyRegistry();
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return emptyRegistry();
+    throw new ConfigError(`cannot read ${REGISTRY_FILE}: ${(err as Error).message}`, { hint: `check that ${REGISTRY_FILE} is a readable file`, cause: err });
   }
   return parseRegistry(text, REGISTRY_FILE);
+}
+
+/**
+ * The name an artifact routes by: the registry's name for its path (the registry is
+ * the source of truth), else the name its pointer records. A pointer without a name
+ * of its own (its "name" is its path) routes nowhere.
+ */
+export function routingName(registry: Registry, item: { path: string; name?: string }): string | undefined {
+  for (const section of [registry.models, registry.data]) {
+    for (const [name, e] of Object.entries(section)) if (e.path === item.path) return name;
+  }
+  return item.name !== undefined && item.name !== item.path ? item.name : undefined;
 }
 
 /** Write `.cpv/registry.yaml` atomically. */
@@ -38,17 +51,19 @@ export function remoteFor(registry: Registry, name: string | undefined, explicit
 }
 
 /**
- * Split items by the remote each routes to (see remoteFor), in first-seen order.
- * With no items, one empty group for the explicit or default remote, so callers still
- * open (and check) it.
+ * Split items (paths relative to the repository root) by the remote each routes to
+ * (remoteFor of routingName), in first-seen order. With no items, one empty group for
+ * the explicit or default remote, so callers still open (and check) it. Throws
+ * ConfigError when a team's remote is not configured in this clone.
  */
-export async function routeItems<T extends { name?: string }>(repo: Repo, explicit: string | undefined, items: readonly T[]): Promise<Array<{ remote: string | undefined; items: T[] }>> {
+export async function routeItems<T extends { path: string; name?: string }>(repo: Repo, explicit: string | undefined, items: readonly T[]): Promise<Array<{ remote: string | undefined; items: T[] }>> {
   const registry = explicit === undefined ? await readRegistry(repo) : emptyRegistry();
   const groups = new Map<string | undefined, T[]>();
   for (const item of items) {
-    const r = remoteFor(registry, item.name, explicit);
+    const name = routingName(registry, item);
+    const r = remoteFor(registry, name, explicit);
     if (r !== undefined && !repo.config.remotes[r]) {
-      throw new ConfigError(`${item.name} belongs to team ${teamOf(item.name ?? '')}, whose remote "${r}" is not configured here`, {
+      throw new ConfigError(`${name} belongs to team ${teamOf(name ?? '')}, whose remote "${r}" is not configured here`, {
         hint: `add it with \`cpv remote add ${r} URL\` (see ${REGISTRY_FILE}), or pass -r NAME`,
         data: { remote: r },
       });

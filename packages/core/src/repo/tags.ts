@@ -91,7 +91,7 @@ export async function createTag(repo: Repo, opts: CreateTagOptions): Promise<Cre
   const bound = await boundPointers(repo, opts);
   const userMessage = opts.message ?? `Version ${name}`;
   // Check the message now: a bad one must fail before anything is committed.
-  formatVersionMessage(userMessage, { version: 1, artifacts: bound.map(({ ref, kind }) => artifactOf(ref.path, ref.pointer, kind)) });
+  checkVersionMessage(userMessage);
 
   const items = await status(repo, { cwd: repo.root, targets: bound.map((b) => b.ref.pointerPath) });
   const modified = items.filter((i) => i.workspace === 'modified').map((i) => i.path);
@@ -145,6 +145,11 @@ export async function createTag(repo: Repo, opts: CreateTagOptions): Promise<Cre
     await rm(messageFile, { force: true });
   }
   return { tag: name, commit, newCommit: committed.length > 0, committed, artifacts, message: userMessage, ...(meta ? { meta } : {}), dryRun: false };
+}
+
+/** Throw UsageError if `message` cannot be the user's part of a version tag's message. */
+export function checkVersionMessage(message: string): void {
+  formatVersionMessage(message, { version: 1, artifacts: [{ name: 'x', kind: 'other', path: 'x', type: 'file', oid: `b3:${'0'.repeat(64)}`, size: 0 }] });
 }
 
 /**
@@ -295,7 +300,7 @@ export async function verifyTag(repo: Repo, opts: VerifyTagOptions): Promise<Ver
       remotes.push(remote.name);
       const jobs = opts.jobs ?? remoteJobs(repo, remote.name);
       const proof = await new RemoteChecker(remote, jobs, opts.signal).check(route.items, opts.onProgress);
-      missing.push(...proof.missing);
+      missing.push(...proof.missing.map((m) => ({ ...m, remote: remote.name })));
       packs += proof.packs;
     });
   }
@@ -304,8 +309,7 @@ export async function verifyTag(repo: Repo, opts: VerifyTagOptions): Promise<Ver
 
 /** Transfer items for artifacts (paths relative to the repo root). */
 export function itemsOfArtifacts(artifacts: readonly VersionArtifact[]): TransferItem[] {
-  // An artifact without a name of its own carries its path as name: that routes nowhere.
-  return artifacts.map((a) => ({ oid: a.oid, type: a.type, size: a.size, path: a.path, ...(a.name !== a.path ? { name: a.name } : {}) }));
+  return artifacts.map((a) => ({ oid: a.oid, type: a.type, size: a.size, path: a.path, name: a.name }));
 }
 
 /**

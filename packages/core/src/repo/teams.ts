@@ -15,6 +15,8 @@ export interface TeamAddOptions {
    */
   prefix?: string;
   description?: string;
+  /** Change the remote of a team that already has artifacts (their versions stay where they were pushed). */
+  force?: boolean;
   dryRun?: boolean;
 }
 
@@ -39,6 +41,15 @@ export async function teamAdd(repo: Repo, opts: TeamAddOptions): Promise<TeamAdd
   let createdRemote: TeamAddResult['createdRemote'];
   if (remote !== undefined && !repo.config.remotes[remote]) {
     throw new ConfigError(`unknown remote "${remote}"`, { hint: 'add it with `cpv remote add NAME URL` first' });
+  }
+  const before = reg.teams[opts.team]?.remote;
+  const target = opts.prefix !== undefined ? opts.team : (remote ?? before);
+  const members = [...Object.keys(reg.models), ...Object.keys(reg.data)].filter((n) => n.startsWith(`${opts.team}/`));
+  if (target !== before && members.length > 0 && !opts.force) {
+    throw new ConflictError(
+      `team ${opts.team} already has ${members.length} artifact(s) (${members.slice(0, 3).join(', ')}${members.length > 3 ? ', …' : ''}) whose versions are on ${before ? `remote ${before}` : 'the default remote'}; after this change they would be looked for on ${target ? `remote ${target}` : 'the default remote'} only`,
+      { hint: `pass --force, then copy the current versions with \`cpv push -r ${target ?? 'DEFAULT'}\` (older versions stay reachable with -r ${before ?? 'the default remote'})`, data: { team: opts.team, members } },
+    );
   }
   if (opts.prefix !== undefined) {
     const prefix = opts.prefix.replace(/^\/+|\/+$/g, '');

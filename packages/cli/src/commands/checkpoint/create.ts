@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
-import { checkpointCreate, shortOid } from '@cpv/core';
+import { checkpointCreate, ConflictError, shortOid } from '@cpv/core';
 import { BaseCommand, dryRunFlag, transferFlags } from '../../base.js';
 import { formatBytes, table } from '../../render.js';
-import { parseMeta } from '../add.js';
+import { parseMeta } from '../../values.js';
 
 export default class CheckpointCreate extends BaseCommand {
   static override summary = 'Bind models and the data they were trained on into one version tag, atomically.';
@@ -49,7 +49,12 @@ export default class CheckpointCreate extends BaseCommand {
     const pub = r.published?.tags.find((t) => t.tag === r.tag);
     if (pub) this.say(pub.status === 'refused' ? `Not published: the remote lacks ${pub.missing.map((m) => m.key).join(', ') || pub.unavailable.map((u) => u.path).join(', ')}` : `${pub.status === 'pushed' ? 'Published' : 'Would publish'} ${r.tag} to ${r.published!.gitRemote}`);
     else if (!r.dryRun) this.say('Publish with: cpv push --tags');
-    if (pub?.status === 'refused') process.exitCode = 1;
+    if (pub?.status === 'refused') {
+      throw new ConflictError(`checkpoint ${r.tag} was created but not published: the remote lacks what it references`, {
+        hint: 'run `cpv push`, then `cpv push --tags`',
+        data: { tag: r.tag, missing: pub.missing, unavailable: pub.unavailable },
+      });
+    }
     return r;
   }
 }

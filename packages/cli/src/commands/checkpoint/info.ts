@@ -1,13 +1,8 @@
 import { Args } from '@oclif/core';
-import { checkpointInfo, shortOid, type MetaValue } from '@cpv/core';
+import { checkpointInfo, shortOid } from '@cpv/core';
 import { BaseCommand } from '../../base.js';
-import { formatBytes, table } from '../../render.js';
+import { formatBytes, formatValues, table } from '../../render.js';
 
-function kv(o: Record<string, MetaValue> | undefined): string {
-  return Object.entries(o ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-}
 
 export default class CheckpointInfo extends BaseCommand {
   static override summary = 'Show a checkpoint: its message and metadata, and every bound artifact with its params and metrics.';
@@ -19,11 +14,11 @@ export default class CheckpointInfo extends BaseCommand {
     const r = await checkpointInfo(await this.repo(), args.tag);
     this.say(`checkpoint ${r.name}  commit ${r.commit.slice(0, 7)}  ${r.date}  ${r.tagger}`);
     if (r.message) this.say(`\n    ${r.message.split('\n').join('\n    ')}\n`);
-    if (r.block.meta) this.say(`meta: ${kv(r.block.meta)}`);
+    if (r.block.meta) this.say(`meta: ${formatValues(r.block.meta)}`);
     for (const a of r.artifacts) {
       const p = a.pointer;
       this.say(`${a.kind} ${a.name}  ${a.path}${p.type === 'dir' ? '/' : ''}  ${shortOid(p.oid)}  ${p.type === 'dir' ? `${p.files} files, ` : ''}${formatBytes(p.size)}`);
-      const rows = (['meta', 'params', 'metrics'] as const).filter((s) => p[s]).map((s) => [`  ${s}`, kv(p[s])]);
+      const rows = (['meta', 'params', 'metrics'] as const).filter((s) => p[s]).map((s) => [`  ${s}`, formatValues(p[s])]);
       if (rows.length) this.say(table(rows));
     }
     return r;

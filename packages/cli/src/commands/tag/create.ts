@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { createTag, shortOid } from '@cpv/core';
 import { BaseCommand, dryRunFlag } from '../../base.js';
-import { parseMeta } from '../add.js';
+import { parseMeta } from '../../values.js';
 import { formatBytes, table } from '../../render.js';
 
 export default class TagCreate extends BaseCommand {

@@ -12,12 +12,13 @@ export default class TeamAdd extends BaseCommand {
     remote: Flags.string({ char: 'r', description: 'Existing cpv remote for the team (or the base for --prefix).' }),
     prefix: Flags.string({ description: "Key prefix for the team's objects under the (default) remote." }),
     description: Flags.string({ description: 'A one-line description.' }),
+    force: Flags.boolean({ char: 'f', description: "Change the remote of a team that already has artifacts (their pushed versions stay on the old remote)." }),
     ...dryRunFlag,
   };
 
   async run() {
     const { args, flags } = await this.parse(TeamAdd);
-    const r = await teamAdd(await this.repo(), { team: args.team, remote: flags.remote, prefix: flags.prefix, description: flags.description, dryRun: flags['dry-run'] });
+    const r = await teamAdd(await this.repo(), { team: args.team, remote: flags.remote, prefix: flags.prefix, description: flags.description, force: flags.force, dryRun: flags['dry-run'] });
     if (r.createdRemote) this.say(`${r.dryRun ? 'Would add' : 'Added'} remote ${r.createdRemote.name} -> ${r.createdRemote.url}`);
     this.say(`${r.dryRun ? 'Would declare' : 'Declared'} team ${r.team}${r.entry.remote ? `: objects go to remote ${r.entry.remote}` : ''}`);
     if (!r.dryRun) this.say('Commit .cpv/registry.yaml and .cpv/config so teammates use the same remote.');
