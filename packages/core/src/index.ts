@@ -79,6 +79,7 @@ export {
   type RestoreWarning,
 } from './repo/hooks.js';
 export { revert, type RevertOptions, type RevertResult, type RevertItem } from './repo/revert.js';
+export { withRepoLock, readLock, lockPath, LOCK_MAX_AGE_MS, LOCK_TOKEN_ENV, type LockInfo, type LockOptions } from './repo/lock.js';
 export { log, type LogOptions, type LogResult, type PathLog, type LogVersion, type LineageItem } from './repo/log.js';
 export {
   setupGitRemote,

@@ -13,6 +13,7 @@ import { pathExists } from '../util/fs-atomic.js';
 import type { ProgressEvent } from '../transfer/types.js';
 import { findTracking, hasGlob, ignoreInGit, readPointer, toRel, writePointer } from './pointers.js';
 import type { Repo } from './repo.js';
+import { withRepoLock } from './lock.js';
 import { StatCache } from './state.js';
 import { hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
 
@@ -56,9 +57,14 @@ export interface AddResult {
  *
  * Throws UsageError for paths outside the repo, inside `.cpv`/`.git`, pointer files or
  * paths inside an already tracked directory; NotFoundError for a missing path;
- * ConflictError when a file changes while it is being added.
+ * ConflictError when a file changes while it is being added, or when another cpv
+ * process holds the repository lock (taken unless `dryRun`).
  */
 export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
+  return withRepoLock(repo.root, { command: 'add', skip: opts.dryRun }, () => addLocked(repo, opts));
+}
+
+async function addLocked(repo: Repo, opts: AddOptions): Promise<AddResult> {
   for (const [k, v] of Object.entries(opts.meta ?? {})) {
     if (!isValidMetaKey(k)) throw new UsageError(`invalid metadata key ${JSON.stringify(k)}`, { hint: 'keys start with a letter or "_" and use letters, digits, "_", "." or "-"' });
     if (typeof v === 'number' && !Number.isFinite(v)) throw new UsageError(`metadata ${k} must be a finite number`);

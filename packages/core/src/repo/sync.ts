@@ -8,6 +8,7 @@ import { Remote } from '../remote/remote.js';
 import { checkout, type CheckoutResult } from './checkout.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import { publish, type MissingObject, type PublishGroup } from './publish.js';
+import { withRepoLock } from './lock.js';
 import type { Repo } from './repo.js';
 import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit, remoteJobs } from './tags.js';
 
@@ -45,8 +46,14 @@ async function withRemote<T>(repo: Repo, name: string | undefined, fn: (r: Remot
 /**
  * Upload what the targets' pointers reference (all pointers when no targets) to the
  * remote. Only chunks the remote lacks move. See transfer/push for the guarantees.
+ * Holds the repository lock (unless `dryRun`): ConflictError while another cpv
+ * process holds it.
  */
 export async function push(repo: Repo, opts: SyncOptions): Promise<PushResult & { remote: string }> {
+  return withRepoLock(repo.root, { command: 'push', skip: opts.dryRun }, () => pushLocked(repo, opts));
+}
+
+async function pushLocked(repo: Repo, opts: SyncOptions): Promise<PushResult & { remote: string }> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
   await checkInnerPaths(repo, targets);
   // Pushing part of a directory is pushing the directory: trees are atomic on the remote.
@@ -64,8 +71,15 @@ export async function push(repo: Repo, opts: SyncOptions): Promise<PushResult & 
   }));
 }
 
-/** Download what the targets' pointers reference into the cache, verified. */
+/**
+ * Download what the targets' pointers reference into the cache, verified. Holds the
+ * repository lock (unless `dryRun`).
+ */
 export async function fetch(repo: Repo, opts: SyncOptions): Promise<FetchResult & { remote: string }> {
+  return withRepoLock(repo.root, { command: 'fetch', skip: opts.dryRun }, () => fetchLocked(repo, opts));
+}
+
+async function fetchLocked(repo: Repo, opts: SyncOptions): Promise<FetchResult & { remote: string }> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
   return withRemote(repo, opts.remote, async (remote) => ({
     remote: remote.name,
@@ -79,13 +93,15 @@ export async function fetch(repo: Repo, opts: SyncOptions): Promise<FetchResult 
 }
 
 /**
- * fetch, then checkout. If the fetch fails (missing or corrupt objects), the
- * workspace is not touched.
+ * fetch, then checkout, under one hold of the repository lock (unless `dryRun`). If
+ * the fetch fails (missing or corrupt objects), the workspace is not touched.
  */
 export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }): Promise<{ fetch: FetchResult & { remote: string }; checkout: CheckoutResult }> {
-  const fetched = await fetch(repo, opts);
-  const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
-  return { fetch: fetched, checkout: co };
+  return withRepoLock(repo.root, { command: 'pull', skip: opts.dryRun }, async () => {
+    const fetched = await fetch(repo, opts);
+    const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
+    return { fetch: fetched, checkout: co };
+  });
 }
 
 export interface PushTagsOptions {
@@ -128,9 +144,15 @@ export interface PushTagsResult {
  * in the cache, or is still incomplete on the remote after the upload is refused
  * (not pushed to git); the others go ahead. Returns each tag's outcome; callers
  * decide whether a refusal is an error. With dryRun nothing is uploaded or pushed.
- * Throws RemoteError, GitError (git push failed), NotAGitRepoError.
+ * Throws RemoteError, GitError (git push failed), NotAGitRepoError. Holds the
+ * repository lock (unless `dryRun`), which the pre-push hook run by its `git push`
+ * shares.
  */
 export async function pushTags(repo: Repo, opts: PushTagsOptions): Promise<PushTagsResult> {
+  return withRepoLock(repo.root, { command: 'push --tags', skip: opts.dryRun }, () => pushTagsLocked(repo, opts));
+}
+
+async function pushTagsLocked(repo: Repo, opts: PushTagsOptions): Promise<PushTagsResult> {
   const top = await requireGit(repo.root);
   const gitRemote = opts.gitRemote ?? 'origin';
   const outcomes: TagPushOutcome[] = [];
