@@ -131,6 +131,7 @@ describe('repository lock', () => {
     await writeFile(path.join(dir, 's.bin'), seededBytes(4, 3000));
     expect((await add(repo, { cwd: dir, paths: ['s.bin'], dryRun: true })).items).toHaveLength(1);
     expect(await rejection(gc(repo, {}))).toBeInstanceOf(ConflictError);
+    expect(await rejection(fsck(repo, { repair: true }))).toBeInstanceOf(ConflictError);
   });
 
   it('takes over a stale lock whose process is gone on this host', async () => {
