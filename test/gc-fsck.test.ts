@@ -202,4 +202,14 @@ function scenario(makeRemote: (root: string) => Promise<RemoteFixture>): void {
       holder?.kill();
     }
   });
+
+  it('the pre-push hook run by the git push of `cpv push --tags` shares the lock of the cpv that runs it', async () => {
+    await cpvJson(a, ['install']);
+    await cpvJson(a, ['tag', 'create', 'v2', '-m', 'second']);
+    const r = await runCpv(a, ['push', '--tags']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/holds the repository lock/);
+    expect(await git(a, ['ls-remote', '--tags', 'origin'])).toContain('refs/tags/v2');
+    expect(existsSync(join(a, '.cpv', 'tmp', 'lock'))).toBe(false);
+  });
 }
