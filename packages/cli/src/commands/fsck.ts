@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { fsck, IntegrityError, type FsckProblem } from '@cpv/core';
-import { BaseCommand } from '../base.js';
+import { BaseCommand, transferFlags } from '../base.js';
 import { formatBytes } from '../render.js';
 
 /** Problems named in the error message (`--json` has them all). */
@@ -21,7 +21,7 @@ export default class Fsck extends BaseCommand {
     remote: Flags.string({ char: 'r', description: 'Also check this remote (with --repair: fetch good copies from it).' }),
     'read-data': Flags.boolean({ description: 'Re-hash every cached file and chunk (and every pack of the remote).' }),
     repair: Flags.boolean({ description: 'Replace bad cache objects with good copies from a remote.' }),
-    jobs: Flags.integer({ char: 'j', description: 'Parallel remote requests.', min: 1, max: 256 }),
+    jobs: transferFlags.jobs,
   };
 
   async run() {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { gc, UsageError, type GcObject, type GcResult } from '@cpv/core';
-import { BaseCommand, dryRunFlag } from '../base.js';
+import { BaseCommand, dryRunFlag, transferFlags } from '../base.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { ask, canPrompt } from '../prompt.js';
 import { formatBytes } from '../render.js';
@@ -27,7 +27,7 @@ export default class Gc extends BaseCommand {
     cloud: Flags.boolean({ char: 'c', description: 'Also delete unreferenced objects on the remote.' }),
     remote: Flags.string({ char: 'r', description: 'Remote for --cloud (default: the default remote).' }),
     grace: Flags.string({ description: 'Never delete remote objects younger than this (30s, 12h, 7d, 2w).', default: '7d' }),
-    jobs: Flags.integer({ char: 'j', description: 'Parallel remote requests.', min: 1, max: 256 }),
+    jobs: transferFlags.jobs,
     force: Flags.boolean({ char: 'f', description: 'Delete without showing the plan and asking first.' }),
     ...dryRunFlag,
   };

@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend, LoadOptions, ObjectInfo, OpOptions, SaveOptions } from '../backend/backend.js';
+import type { Backend, OpOptions } from '../backend/backend.js';
 import { DirectoryBackend } from '../backend/directory.js';
 import { writeConfigFile } from '../config/config.js';
 import { ConflictError, PointerParseError } from '../errors.js';
@@ -24,35 +24,17 @@ let dir: string;
 let remoteDir: string;
 let repo: Repo;
 
-/** Passes everything to a directory backend and records the order of removals. */
-class RecordingBackend implements Backend {
-  readonly removed: string[] = [];
-  constructor(private readonly inner: Backend) {}
-  get location(): string {
-    return this.inner.location;
-  }
-  save(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: SaveOptions): Promise<void> {
-    return this.inner.save(key, data, opts);
-  }
-  load(key: string, opts?: LoadOptions): Promise<Uint8Array> {
-    return this.inner.load(key, opts);
-  }
-  stat(key: string, opts?: OpOptions): Promise<ObjectInfo> {
-    return this.inner.stat(key, opts);
-  }
-  exists(key: string, opts?: OpOptions): Promise<boolean> {
-    return this.inner.exists(key, opts);
-  }
-  list(prefix: string, opts?: OpOptions): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix, opts);
-  }
-  async remove(key: string, opts?: OpOptions): Promise<void> {
-    this.removed.push(key);
-    await this.inner.remove(key, opts);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
+/** `backend`, with the keys it removes recorded in order. */
+function recordRemovals(backend: Backend): { backend: Backend; removed: string[] } {
+  const removed: string[] = [];
+  const wrapped = new Proxy(backend, {
+    get(target, prop) {
+      if (prop === 'remove') return (key: string, opts?: OpOptions) => (removed.push(key), target.remove(key, opts));
+      const v: unknown = Reflect.get(target, prop);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { backend: wrapped, removed };
 }
 
 beforeEach(async () => {
@@ -272,8 +254,8 @@ describe('gc --cloud', () => {
     const mc = JSON.parse(await readFile(path.join(remoteDir, remoteKeys.manifest(c)), 'utf8')) as { packs: string[] };
 
     const big = await bigOf(tree);
-    const backend = new RecordingBackend(new DirectoryBackend(remoteDir));
-    const remote = await Remote.fromBackend('origin', backend, repo.cache);
+    const backend = recordRemovals(new DirectoryBackend(remoteDir));
+    const remote = await Remote.fromBackend('origin', backend.backend, repo.cache);
     const r = await gcWith(repo, remote, { cloud: true, graceMs: 0 });
     const g = r.remote!;
     expect(oids(g.removed, 'tree')).toEqual([tree]);
