@@ -26,8 +26,7 @@ export default class Fsck extends BaseCommand {
 
   async run() {
     const { flags } = await this.parse(Fsck);
-    const { onProgress, done } = this.progress('fsck');
-    const r = await fsck(await this.repo(), { remote: flags.remote, readData: flags['read-data'], repair: flags.repair, jobs: flags.jobs, onProgress }).finally(done);
+    const r = await fsck(await this.repo(), { remote: flags.remote, readData: flags['read-data'], repair: flags.repair, jobs: flags.jobs });
     const hashed = (n: number): string => (r.readData ? `, ${formatBytes(n)} re-hashed` : '');
     this.say(`cache ${r.cache.dir}: ${r.cache.files} file(s), ${r.cache.manifests} manifest(s), ${r.cache.trees} tree(s) checked${hashed(r.cache.bytesHashed)}`);
     if (r.remote) this.say(`remote ${r.remote.name} (${r.remote.location}): ${r.remote.packs} pack(s), ${r.remote.manifests} manifest(s), ${r.remote.trees} tree(s) checked${hashed(r.remote.bytesHashed)}`);

@@ -1,7 +1,7 @@
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { CpvError, FormatError, IntegrityError, PointerParseError } from '../errors.js';
+import { CpvError, FormatError, IntegrityError, NotFoundError, PointerParseError } from '../errors.js';
 import { blake3Hex, loadHasher } from '../hash/blake3.js';
 import { scanFile } from '../chunk/scan.js';
 import { listLayout, type LayoutObject } from '../remote/listing.js';
@@ -10,7 +10,7 @@ import { parseLocalManifest, type ChunkRef, type LocalManifest } from '../store/
 import { readPackIndex, type PackEntry } from '../store/pack.js';
 import { parseTree } from '../store/tree.js';
 import { fetchObjects } from '../transfer/fetch.js';
-import type { ProgressEvent, TransferItem } from '../transfer/types.js';
+import type { TransferItem } from '../transfer/types.js';
 import { walkFanout } from '../util/fanout-walk.js';
 import { fanout, oidHex, shortOid, toFileOid } from '../util/oid.js';
 import { withRepoLock } from './lock.js';
@@ -32,8 +32,6 @@ export interface FsckOptions {
   /** Parallel remote requests (default: the remote's `jobs`, else `core.jobs`). */
   jobs?: number;
   signal?: AbortSignal;
-  /** Objects checked so far (`phase: 'verify'`). */
-  onProgress?: (e: ProgressEvent) => void;
 }
 
 /** One bad object. */
@@ -82,15 +80,13 @@ export interface FsckResult {
 export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResult> {
   return withRepoLock(repo.root, { command: 'fsck --repair', skip: !opts.repair }, async () => {
     const problems: FsckProblem[] = [];
-    let checked = 0;
-    const tick = (): void => opts.onProgress?.({ phase: 'verify', done: ++checked, total: 0 });
-    const cache = await checkCache(repo, opts, problems, tick);
+    const cache = await checkCache(repo, opts, problems);
     const result: FsckResult = { ok: false, readData: opts.readData ?? false, cache: cache.stats, problems };
     if (opts.remote !== undefined) {
       const remote = await Remote.open(repo.config, repo.root, repo.cache, opts.remote);
       try {
         const jobs = Math.max(1, opts.jobs ?? remoteJobs(repo, remote.name));
-        result.remote = await checkRemote(remote, { ...opts, jobs }, problems, tick);
+        result.remote = await checkRemote(remote, { ...opts, jobs }, problems);
       } finally {
         await remote.close();
       }
@@ -111,7 +107,7 @@ interface CacheFacts {
   inTree: Map<string, { tree: string; path: string }>;
 }
 
-async function checkCache(repo: Repo, opts: FsckOptions, problems: FsckProblem[], tick: () => void): Promise<CacheFacts> {
+async function checkCache(repo: Repo, opts: FsckOptions, problems: FsckProblem[]): Promise<CacheFacts> {
   const c = repo.cache;
   const stats = { dir: c.dir, files: 0, manifests: 0, trees: 0, bytesHashed: 0 };
   const sizes = new Map<string, number>();
@@ -123,7 +119,6 @@ async function checkCache(repo: Repo, opts: FsckOptions, problems: FsckProblem[]
   for await (const { hex, path } of walkFanout(join(c.dir, 'trees'))) {
     opts.signal?.throwIfAborted();
     stats.trees++;
-    tick();
     const bytes = await readFile(path);
     if ((await blake3Hex(bytes)) !== hex) {
       bad('tree', 'trees', hex, 'its content does not hash to its name (corrupt)');
@@ -143,7 +138,6 @@ async function checkCache(repo: Repo, opts: FsckOptions, problems: FsckProblem[]
   const manifests = new Map<string, LocalManifest>();
   for await (const { hex, path } of walkFanout(join(c.dir, 'manifests'))) {
     stats.manifests++;
-    tick();
     try {
       const m = parseLocalManifest(await readFile(path, 'utf8'), `cache manifest ${hex.slice(0, 12)}`, toFileOid(hex));
       manifests.set(m.oid, m);
@@ -164,7 +158,6 @@ async function checkCache(repo: Repo, opts: FsckOptions, problems: FsckProblem[]
   for await (const { hex, path } of walkFanout(join(c.dir, 'files'))) {
     opts.signal?.throwIfAborted();
     stats.files++;
-    tick();
     const oid = toFileOid(hex);
     const size = (await stat(path)).size;
     const want = sizes.get(oid);
@@ -215,7 +208,7 @@ async function hashCached(path: string, chunks: readonly ChunkRef[] | undefined)
 
 // ---- remote ----
 
-async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number }, problems: FsckProblem[], tick: () => void): Promise<NonNullable<FsckResult['remote']>> {
+async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number }, problems: FsckProblem[]): Promise<NonNullable<FsckResult['remote']>> {
   const limit = pLimit(opts.jobs);
   const listed = await listLayout(remote.backend, undefined, opts.signal);
   const packs = new Map(listed.filter((l) => l.kind === 'pack').map((l) => [l.oid, l]));
@@ -233,9 +226,9 @@ async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number },
     await Promise.all(
       [...packs.values()].map((l) =>
         packLimit(async () => {
-          const bytes = await remote.backend.load(l.key, { signal: opts.signal });
+          const bytes = await remote.backend.load(l.key, { signal: opts.signal }).catch(vanished);
+          if (!bytes) return;
           stats.bytesHashed += bytes.length;
-          tick();
           if ((await blake3Hex(bytes)) !== l.oid) return bad(l, 'its content does not hash to its name (corrupt)');
           let entries: PackEntry[];
           try {
@@ -278,7 +271,6 @@ async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number },
       .filter((l) => l.kind !== 'pack')
       .map((l) =>
         limit(async () => {
-          tick();
           try {
             if (l.kind === 'manifest') {
               const m = await remote.loadManifest(l.oid, opts.signal);
@@ -294,6 +286,7 @@ async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number },
             });
             checkRanges(l, ranges);
           } catch (err) {
+            if (err instanceof NotFoundError) return; // removed since the listing (a gc)
             if (!(err instanceof FormatError || err instanceof IntegrityError)) throw err;
             bad(l, err instanceof IntegrityError ? err.message : `malformed: ${err.message}`);
           }
@@ -301,6 +294,12 @@ async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number },
       ),
   );
   return stats;
+}
+
+/** An object removed since the listing (a concurrent gc) is no longer there to check. */
+function vanished(err: unknown): undefined {
+  if (err instanceof NotFoundError) return undefined;
+  throw err;
 }
 
 // ---- repair ----

@@ -272,6 +272,11 @@ async function readRefs(ctx: RemoteCtx, kind: RecordKind, oid: string): Promise<
   }
 }
 
+/** A record that is there but cannot be used (malformed, or its tree does not hash to its oid). */
+function isDamage(err: unknown): err is FormatError | IntegrityError {
+  return err instanceof FormatError || err instanceof IntegrityError;
+}
+
 /** Chunk ranges by pack: offset → length. */
 class RangeBook {
   private readonly byPack = new Map<string, Map<number, number>>();
@@ -314,7 +319,7 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
             try {
               refs.set(l.key, await readRefs(ctx, l.kind as RecordKind, l.oid));
             } catch (err) {
-              if (!(err instanceof FormatError || err instanceof IntegrityError)) throw err;
+              if (!isDamage(err)) throw err;
               refs.set(l.key, undefined);
               unreadable.push({ key: l.key, reason: err.message });
             }
@@ -336,7 +341,7 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
       try {
         for (const e of await repo.cache.readTree(t)) liveFiles.add(e.oid);
       } catch (err) {
-        if (!(err instanceof FormatError || err instanceof IntegrityError)) throw err;
+        if (!isDamage(err)) throw err;
         unreadable.push({ key: `cache ${repo.cache.treePath(t)}`, reason: err.message });
       }
     }
@@ -372,7 +377,7 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
     [...goneTrees, ...goneManifests].map((l) =>
       ctx.limit(async () => {
         const r = await readRefs(ctx, l.kind as RecordKind, l.oid).catch((err: unknown) => {
-          if (err instanceof FormatError || err instanceof IntegrityError) return undefined;
+          if (isDamage(err)) return undefined;
           throw err;
         });
         if (r) dropped.add(r);
@@ -432,7 +437,7 @@ async function sweepRemote(ctx: RemoteCtx, plan: RemotePlan): Promise<void> {
           const r = await readRefs(ctx, l.kind as RecordKind, l.oid);
           r?.ranges.forEach(([pack]) => spare.add(pack));
         } catch (err) {
-          if (!(err instanceof FormatError || err instanceof IntegrityError)) throw err;
+          if (!isDamage(err)) throw err;
           all = true;
         }
       }),
