@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConflictError } from '../errors.js';
+import { ConflictError, UsageError } from '../errors.js';
 import { seededBytes } from '../testing/seeded.js';
 import { add } from './add.js';
 import { fsck } from './fsck.js';
@@ -66,13 +66,20 @@ describe('repository lock', () => {
     expect(seen).toMatchObject({ format: 'cpv-lock', version: 1, pid: process.pid, hostname: hostname(), command: 'gc' });
     expect(Date.parse(seen!.started)).toBeGreaterThanOrEqual(before - 1000);
     expect(await pathExists(lockPath(dir))).toBe(false);
-    expect(await readdirNames(path.dirname(lockPath(dir)))).toEqual([]);
+    // Nothing else was there: the directory the lock needed goes too.
+    expect(await pathExists(path.dirname(lockPath(dir)))).toBe(false);
+    await mkdir(path.join(dir, '.cpv', 'tmp', 'keep'), { recursive: true });
+    await withRepoLock(dir, { command: 'gc' }, async () => undefined);
+    expect(await readdir(path.join(dir, '.cpv', 'tmp'))).toEqual(['keep']);
   });
 
-  it('is released when the operation throws', async () => {
+  it('is released when the operation throws; a command that fails writes nothing at all', async () => {
     const err = await rejection(withRepoLock(dir, { command: 'add' }, async () => Promise.reject(new Error('boom'))));
     expect((err as Error).message).toBe('boom');
     expect(await pathExists(lockPath(dir))).toBe(false);
+    await writeFile(path.join(dir, 'm.bin'), seededBytes(5, 100));
+    expect(await rejection(add(repo, { cwd: dir, paths: ['m.bin'], meta: { 'my key': 1 } }))).toBeInstanceOf(UsageError);
+    expect(await pathExists(path.join(dir, '.cpv', 'tmp'))).toBe(false);
   });
 
   it('is re-entrant within a process: nested operations do not deadlock, the outer hold keeps it', async () => {
@@ -170,7 +177,3 @@ describe('repository lock', () => {
   });
 });
 
-async function readdirNames(d: string): Promise<string[]> {
-  const { readdir } = await import('node:fs/promises');
-  return (await readdir(d)).filter((n) => n.startsWith('lock'));
-}

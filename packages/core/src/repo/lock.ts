@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConflictError } from '../errors.js';
 import { errnoCode, removeIfExists } from '../util/fs-atomic.js';
 
@@ -44,6 +44,8 @@ interface Held {
   count: number;
   /** The lock belongs to a parent cpv process: never remove it here. */
   inherited: boolean;
+  /** Taking the lock created `.cpv/tmp`: removed again on release if still empty. */
+  createdDir?: boolean;
 }
 const held = new Map<string, Held>();
 const acquiring = new Map<string, Promise<Held>>();
@@ -118,14 +120,21 @@ async function leave(path: string, h: Held): Promise<void> {
   // Remove only our own lock: a process that judged ours stale may have replaced it.
   const now = await readHolder(path);
   if (now.info?.token === TOKEN && now.info.pid === process.pid) await removeIfExists(path);
+  // An operation that failed before writing anything leaves no trace, not even the directory.
+  if (h.createdDir) {
+    await rmdir(dirname(path)).catch((err: unknown) => {
+      const code = errnoCode(err);
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
+    });
+  }
 }
 
 async function create(path: string, opts: LockOptions): Promise<Held> {
   const maxAge = opts.maxAgeMs ?? LOCK_MAX_AGE_MS;
-  await mkdir(join(path, '..'), { recursive: true });
+  const createdDir = (await mkdir(dirname(path), { recursive: true })) !== undefined;
   for (let attempt = 0; ; attempt++) {
     const info: LockInfo = { format: 'cpv-lock', version: 1, pid: process.pid, hostname: hostname(), started: new Date().toISOString(), command: opts.command, token: TOKEN };
-    if (await place(path, info)) return { info, count: 1, inherited: false };
+    if (await place(path, info)) return { info, count: 1, inherited: false, createdDir };
     const holder = await readHolder(path);
     if (holder.absent && attempt < 20) continue; // released meanwhile: try again
     if (holder.info && holder.info.token === process.env[LOCK_TOKEN_ENV] && holder.info.token !== TOKEN) {

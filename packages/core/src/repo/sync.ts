@@ -50,6 +50,7 @@ async function withRemote<T>(repo: Repo, name: string | undefined, fn: (r: Remot
  * process holds it.
  */
 export async function push(repo: Repo, opts: SyncOptions): Promise<PushResult & { remote: string }> {
+  Remote.resolveName(repo.config, opts.remote); // a wrong name is an error before the lock
   return withRepoLock(repo.root, { command: 'push', skip: opts.dryRun }, () => pushLocked(repo, opts));
 }
 
@@ -76,6 +77,7 @@ async function pushLocked(repo: Repo, opts: SyncOptions): Promise<PushResult & {
  * repository lock (unless `dryRun`).
  */
 export async function fetch(repo: Repo, opts: SyncOptions): Promise<FetchResult & { remote: string }> {
+  Remote.resolveName(repo.config, opts.remote);
   return withRepoLock(repo.root, { command: 'fetch', skip: opts.dryRun }, () => fetchLocked(repo, opts));
 }
 
@@ -97,6 +99,7 @@ async function fetchLocked(repo: Repo, opts: SyncOptions): Promise<FetchResult &
  * the fetch fails (missing or corrupt objects), the workspace is not touched.
  */
 export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }): Promise<{ fetch: FetchResult & { remote: string }; checkout: CheckoutResult }> {
+  Remote.resolveName(repo.config, opts.remote);
   return withRepoLock(repo.root, { command: 'pull', skip: opts.dryRun }, async () => {
     const fetched = await fetch(repo, opts);
     const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
