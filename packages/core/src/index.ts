@@ -79,6 +79,21 @@ export {
   type RestoreWarning,
 } from './repo/hooks.js';
 export { revert, type RevertOptions, type RevertResult, type RevertItem } from './repo/revert.js';
+export {
+  gc,
+  DEFAULT_GRACE_MS,
+  type GcOptions,
+  type GcResult,
+  type GcCacheResult,
+  type GcRemoteResult,
+  type GcObject,
+  type GcKind,
+  type GcPartialPack,
+} from './repo/gc.js';
+export { fsck, type FsckOptions, type FsckResult, type FsckProblem } from './repo/fsck.js';
+export { withRepoLock, readLock, lockPath, LOCK_MAX_AGE_MS, LOCK_TOKEN_ENV, type LockInfo, type LockOptions } from './repo/lock.js';
+export { reachableContent, type ReachScope, type Reachable } from './repo/reachable.js';
+export { listLayout, LAYOUT_PREFIXES, type LayoutObject } from './remote/listing.js';
 export { log, type LogOptions, type LogResult, type PathLog, type LogVersion, type LineageItem } from './repo/log.js';
 export {
   setupGitRemote,

@@ -95,17 +95,25 @@ export class Remote {
    * ConfigError when no remote is configured or the name is unknown.
    */
   static async open(config: RepoConfig, root: string, cache: Cache, name?: string): Promise<Remote> {
+    const chosen = Remote.resolveName(config, name);
+    const backend = await openBackend(chosen, config.remotes[chosen]!, root);
+    return new Remote(chosen, backend, await remoteIdOf(backend.location), cache);
+  }
+
+  /**
+   * The configured remote `name` names (the default remote when undefined). Pure.
+   * Throws ConfigError when no remote is configured or the name is unknown.
+   */
+  static resolveName(config: RepoConfig, name?: string): string {
     const chosen = name ?? config.remote;
     if (chosen === undefined) {
       throw new ConfigError('no remote given and no default remote is set', { hint: 'add one with `cpv remote add origin PATH --default`, or pass -r NAME' });
     }
-    const cfg = config.remotes[chosen];
-    if (!cfg) {
+    if (!config.remotes[chosen]) {
       const known = Object.keys(config.remotes);
       throw new ConfigError(`unknown remote "${chosen}"`, { hint: known.length ? `configured remotes: ${known.join(', ')}` : 'add one with `cpv remote add NAME URL`' });
     }
-    const backend = await openBackend(chosen, cfg, root);
-    return new Remote(chosen, backend, await remoteIdOf(backend.location), cache);
+    return chosen;
   }
 
   /** Wrap an already open backend (used by tests and other front ends). */

@@ -15,6 +15,7 @@ import { findTracking, hasGlob, ignoreInGit, readPointer, toRel, writePointer } 
 import type { Repo } from './repo.js';
 import { readRegistry } from './routing.js';
 import { REGISTRY_FILE } from '../registry/registry.js';
+import { withRepoLock } from './lock.js';
 import { StatCache } from './state.js';
 import { hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
 
@@ -65,9 +66,14 @@ export interface AddResult {
  *
  * Throws UsageError for paths outside the repo, inside `.cpv`/`.git`, pointer files or
  * paths inside an already tracked directory; NotFoundError for a missing path;
- * ConflictError when a file changes while it is being added.
+ * ConflictError when a file changes while it is being added, or when another cpv
+ * process holds the repository lock (taken unless `dryRun`).
  */
 export async function add(repo: Repo, opts: AddOptions): Promise<AddResult> {
+  return withRepoLock(repo.root, { command: 'add', skip: opts.dryRun }, () => addLocked(repo, opts));
+}
+
+async function addLocked(repo: Repo, opts: AddOptions): Promise<AddResult> {
   checkValues('metadata', opts.meta);
   checkValues('parameter', opts.params);
   checkValues('metric', opts.metrics);

@@ -11,6 +11,7 @@ import { loadHasher } from '../hash/blake3.js';
 import { TaskGroup } from '../util/task-group.js';
 import { resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
+import { withRepoLock } from './lock.js';
 import { StatCache } from './state.js';
 import { listDirFiles, statTracked, workspaceOid, type DirFile } from './workspace.js';
 
@@ -59,9 +60,14 @@ interface Op {
  * nothing, unless `force`. Throws NotFoundError if a needed object is not cached
  * (run fetch first). Every cache object is rehashed before it is linked or copied,
  * and each file appears through a temp name and a rename, so the workspace never
- * holds a partial or unverified file. Idempotent.
+ * holds a partial or unverified file. Idempotent. Holds the repository lock (unless
+ * `dryRun`): ConflictError while another cpv process holds it.
  */
 export async function checkout(repo: Repo, opts: CheckoutOptions): Promise<CheckoutResult> {
+  return withRepoLock(repo.root, { command: 'checkout', skip: opts.dryRun }, () => checkoutLocked(repo, opts));
+}
+
+async function checkoutLocked(repo: Repo, opts: CheckoutOptions): Promise<CheckoutResult> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
   const state = await StatCache.load(repo.root);
   const plans: Array<{ item: CheckoutItem; ops: Op[] }> = [];

@@ -9,6 +9,7 @@ import { errnoCode, pathExists, writeAtomic } from '../util/fs-atomic.js';
 import { checkout, type CheckoutItem } from './checkout.js';
 import { listPointers } from './pointers.js';
 import { publishRouted, type MissingObject, type PublishGroup } from './publish.js';
+import { withRepoLock } from './lock.js';
 import type { Repo } from './repo.js';
 import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit } from './tags.js';
 
@@ -272,9 +273,15 @@ export interface PrePushResult {
  * the pointers of the commit it points at. A ref whose content is neither on the
  * remote nor in the cache, or is still incomplete after the upload, is not ok; the
  * caller then fails the hook so git pushes nothing. Does not open the remote when
- * no pointer is pushed. Throws RemoteError (remote unreachable) and GitError.
+ * no pointer is pushed. Holds the repository lock, or shares it with the cpv command
+ * whose `git push` runs this hook. Throws RemoteError (remote unreachable), GitError,
+ * and ConflictError while another cpv process holds the lock.
  */
 export async function prePush(repo: Repo, opts: PrePushOptions): Promise<PrePushResult> {
+  return withRepoLock(repo.root, { command: 'hook pre-push' }, () => prePushLocked(repo, opts));
+}
+
+async function prePushLocked(repo: Repo, opts: PrePushOptions): Promise<PrePushResult> {
   const top = await requireGit(repo.root);
   const refs: PrePushRef[] = [];
   const groups: Array<{ at: number; group: PublishGroup }> = [];

@@ -11,6 +11,7 @@ import { checkout, type CheckoutResult } from './checkout.js';
 import { resolveHistoryTargets, type HistoryTarget } from './history-targets.js';
 import { ignoreInGit } from './pointers.js';
 import type { Repo } from './repo.js';
+import { withRepoLock } from './lock.js';
 import { StatCache } from './state.js';
 import { status } from './status.js';
 import { fetch } from './sync.js';
@@ -91,9 +92,13 @@ interface Plan {
  * unknown revision (or a failed commit, after the workspace was updated),
  * NotFoundError for a path not tracked at the revision, UsageError for no targets or a
  * path inside a tracked directory. Idempotent: reverting to the same revision again
- * changes and commits nothing.
+ * changes and commits nothing. Holds the repository lock (unless `dryRun`).
  */
 export async function revert(repo: Repo, opts: RevertOptions): Promise<RevertResult> {
+  return withRepoLock(repo.root, { command: 'revert', skip: opts.dryRun }, () => revertLocked(repo, opts));
+}
+
+async function revertLocked(repo: Repo, opts: RevertOptions): Promise<RevertResult> {
   if (opts.targets.length === 0) {
     throw new UsageError('name the tracked paths to revert', { hint: 'e.g. `cpv revert model.safetensors --to HEAD~1`' });
   }

@@ -4,11 +4,12 @@ import { hasVersionBlock, parseVersionBlock } from '../pointer/version-block.js'
 import { fetchObjects, type FetchResult } from '../transfer/fetch.js';
 import { push as pushObjects, type PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
-import type { Remote } from '../remote/remote.js';
+import { Remote } from '../remote/remote.js';
 import { checkout, type CheckoutResult } from './checkout.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import { publishRouted, type MissingObject, type PublishGroup } from './publish.js';
 import { addCounts, remoteJobs, routeItems, withRemote } from './routing.js';
+import { withRepoLock } from './lock.js';
 import type { Repo } from './repo.js';
 import { checkTagMatchesCommit, itemsOfArtifacts, pointersAtCommit } from './tags.js';
 
@@ -60,9 +61,15 @@ async function perRemote<T extends object>(repo: Repo, explicit: string | undefi
 /**
  * Upload what the targets' pointers reference (all pointers when no targets) to the
  * remote: the one named, else each artifact's team remote or the default remote.
- * Only chunks the remote lacks move. See transfer/push for the guarantees.
+ * Only chunks the remote lacks move. See transfer/push for the guarantees. Holds the
+ * repository lock (unless `dryRun`): ConflictError while another cpv process holds it.
  */
 export async function push(repo: Repo, opts: SyncOptions): Promise<Routed<PushResult>> {
+  if (opts.remote !== undefined) Remote.resolveName(repo.config, opts.remote); // a wrong name is an error before the lock
+  return withRepoLock(repo.root, { command: 'push', skip: opts.dryRun }, () => pushLocked(repo, opts));
+}
+
+async function pushLocked(repo: Repo, opts: SyncOptions): Promise<Routed<PushResult>> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
   await checkInnerPaths(repo, targets);
   // Pushing part of a directory is pushing the directory: trees are atomic on the remote.
@@ -79,8 +86,16 @@ export async function push(repo: Repo, opts: SyncOptions): Promise<Routed<PushRe
   );
 }
 
-/** Download what the targets' pointers reference into the cache, verified (remotes as push). */
+/**
+ * Download what the targets' pointers reference into the cache, verified (remotes as
+ * push). Holds the repository lock (unless `dryRun`).
+ */
 export async function fetch(repo: Repo, opts: SyncOptions): Promise<Routed<FetchResult>> {
+  if (opts.remote !== undefined) Remote.resolveName(repo.config, opts.remote);
+  return withRepoLock(repo.root, { command: 'fetch', skip: opts.dryRun }, () => fetchLocked(repo, opts));
+}
+
+async function fetchLocked(repo: Repo, opts: SyncOptions): Promise<Routed<FetchResult>> {
   const targets = await resolveTargets(repo, opts.cwd, opts.targets);
   return fetchItems(repo, itemsOf(targets), opts);
 }
@@ -101,13 +116,16 @@ export async function fetchItems(repo: Repo, items: readonly TransferItem[], opt
 }
 
 /**
- * fetch, then checkout. If the fetch fails (missing or corrupt objects), the
- * workspace is not touched.
+ * fetch, then checkout, under one hold of the repository lock (unless `dryRun`). If
+ * the fetch fails (missing or corrupt objects), the workspace is not touched.
  */
 export async function pull(repo: Repo, opts: SyncOptions & { force?: boolean }): Promise<{ fetch: Routed<FetchResult>; checkout: CheckoutResult }> {
-  const fetched = await fetch(repo, opts);
-  const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
-  return { fetch: fetched, checkout: co };
+  if (opts.remote !== undefined) Remote.resolveName(repo.config, opts.remote);
+  return withRepoLock(repo.root, { command: 'pull', skip: opts.dryRun }, async () => {
+    const fetched = await fetch(repo, opts);
+    const co = await checkout(repo, { cwd: opts.cwd, targets: opts.targets, force: opts.force, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onProgress });
+    return { fetch: fetched, checkout: co };
+  });
 }
 
 export interface PushTagsOptions {
@@ -152,9 +170,15 @@ export interface PushTagsResult {
  * in the cache, or is still incomplete on the remote after the upload is refused
  * (not pushed to git); the others go ahead. Returns each tag's outcome; callers
  * decide whether a refusal is an error. With dryRun nothing is uploaded or pushed.
- * Throws RemoteError, GitError (git push failed), NotAGitRepoError.
+ * Throws RemoteError, GitError (git push failed), NotAGitRepoError. Holds the
+ * repository lock (unless `dryRun`), which the pre-push hook run by its `git push`
+ * shares.
  */
 export async function pushTags(repo: Repo, opts: PushTagsOptions): Promise<PushTagsResult> {
+  return withRepoLock(repo.root, { command: 'push --tags', skip: opts.dryRun }, () => pushTagsLocked(repo, opts));
+}
+
+async function pushTagsLocked(repo: Repo, opts: PushTagsOptions): Promise<PushTagsResult> {
   const top = await requireGit(repo.root);
   const gitRemote = opts.gitRemote ?? 'origin';
   const outcomes: TagPushOutcome[] = [];

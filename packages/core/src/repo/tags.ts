@@ -21,6 +21,7 @@ import { pathExists } from '../util/fs-atomic.js';
 import { shortOid } from '../util/oid.js';
 import { listPointers, resolveTargets, type PointerRef } from './pointers.js';
 import { RemoteChecker, type MissingObject } from './publish.js';
+import { withRepoLock } from './lock.js';
 import type { Repo } from './repo.js';
 import { remoteJobs, routeItems, withRemote } from './routing.js';
 import { status } from './status.js';
@@ -67,9 +68,13 @@ export interface CreateTagResult {
  * directory; ConflictError when the tag exists or when workspace data differs from
  * its pointer (run `cpv add` first); NotFoundError when a path is not tracked or its
  * content is not in the cache; GitError when git fails. Nothing is written with
- * dryRun; every check still runs.
+ * dryRun; every check still runs. Holds the repository lock (unless `dryRun`).
  */
 export async function createTag(repo: Repo, opts: CreateTagOptions): Promise<CreateTagResult> {
+  return withRepoLock(repo.root, { command: 'tag create', skip: opts.dryRun }, () => createTagLocked(repo, opts));
+}
+
+async function createTagLocked(repo: Repo, opts: CreateTagOptions): Promise<CreateTagResult> {
   const top = await requireGit(repo.root);
   const name = opts.name;
   if (name === '' || name.startsWith('-') || !(await isValidRefName(repo.root, `refs/tags/${name}`))) {

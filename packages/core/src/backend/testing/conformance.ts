@@ -268,6 +268,13 @@ export function backendConformance(
         expect(info).toEqual({ key: 'top', size: 15, mtimeMs: expect.any(Number) });
         expect(Math.abs(info.mtimeMs - now)).toBeLessThan(60_000);
       });
+      it('lists the modification time stat gives (gc\'s grace period reads it from listings)', async () => {
+        for (const o of await listAll(b, '')) {
+          expect(o.mtimeMs).toBeGreaterThan(0);
+          // S3 listings carry milliseconds, HEAD whole seconds.
+          expect(Math.abs(o.mtimeMs - (await b.stat(o.key)).mtimeMs)).toBeLessThan(1000);
+        }
+      });
       it('does not list removed objects', async () => {
         await b.remove('packs/aa/1');
         await expectList('packs/aa', ['packs/aa/10']);
