@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { ConflictError } from '../errors.js';
 import { loadHasher, type Hasher } from '../hash/blake3.js';
 import { Chunker, type ChunkerParams } from './fastcdc.js';
@@ -23,6 +23,12 @@ export interface ScanFileOptions {
   onProgress?: (bytesDelta: number) => void;
   /** Read buffer size in bytes (default 4 MiB). Never changes the result. */
   bufferSize?: number;
+  /**
+   * Also write every byte read to this handle, at the same offset, in the same pass:
+   * the result then describes exactly the bytes written (it hashes the buffers it
+   * writes). The handle is not synced or closed; on a throw its content is undefined.
+   */
+  copyTo?: FileHandle;
 }
 
 const DEFAULT_BUFFER = 4 * 1024 * 1024;
@@ -36,6 +42,8 @@ const YIELD_EVERY = 4 * 1024 * 1024;
  * `bufferSize`. A file that is a single chunk gets chunk oid = file oid. Read-only and
  * idempotent for a file that does not change.
  *
+ * With `copyTo`, the bytes are written there as they are read (see ScanFileOptions).
+ *
  * Throws ConflictError if the file's size or mtime changes while it is read (so the
  * result never describes bytes that were never on disk as a whole); the signal's
  * reason if `signal` aborts; file-system errors (ENOENT, EISDIR, EACCES, ...) as
@@ -43,7 +51,7 @@ const YIELD_EVERY = 4 * 1024 * 1024;
  * `bufferSize`.
  */
 export async function scanFile(path: string, opts: ScanFileOptions): Promise<ScanResult> {
-  const { params, signal, onProgress } = opts;
+  const { params, signal, onProgress, copyTo } = opts;
   const bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
   if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) throw new RangeError(`bufferSize must be a positive integer, got ${bufferSize}`);
   signal?.throwIfAborted();
@@ -63,6 +71,9 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
     // Two buffers: the next read fills one while the other is hashed and chunked.
     const len = Math.min(bufferSize, Math.max(before.size, 1));
     const bufs: Uint8Array[] = [new Uint8Array(len)];
+    // Writes to `copyTo` still using each buffer: a buffer is read into again only
+    // after its write has finished.
+    const writes: Array<Promise<void> | undefined> = [undefined, undefined];
     let k = 0;
     let size = 0;
     let sinceYield = 0;
@@ -75,6 +86,11 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
         const view = bufs[k]!.subarray(0, bytesRead);
         size += bytesRead;
         if (size > before.size) throw changed(); // grew
+        if (copyTo !== undefined) {
+          const w = writeAll(copyTo, view, size - bytesRead);
+          w.catch(() => undefined); // awaited below; this only marks it handled
+          writes[k] = w;
+        }
         if (size < before.size) {
           signal?.throwIfAborted();
           // The other buffer may still hold the start of the current chunk: hash it
@@ -82,6 +98,9 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
           sink.flush();
           k ^= 1;
           const next = (bufs[k] ??= new Uint8Array(len));
+          const pending = writes[k];
+          writes[k] = undefined;
+          if (pending !== undefined) await pending;
           inFlight = fh.read(next, 0, len, size);
         }
         file.update(view);
@@ -94,9 +113,13 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
         }
       }
     } finally {
-      // Never return (or close the handle) while a read still writes into a buffer.
+      // Never return (or close the handle) while a read still writes into a buffer
+      // or a write still reads from one.
       await inFlight?.catch(() => undefined);
+      await Promise.all(writes.map((w) => w?.catch(() => undefined)));
     }
+    // Every write has settled; a failed one must fail the scan.
+    for (const w of writes) if (w !== undefined) await w;
     // A byte past the expected end means the file grew while it was read.
     const probe = await fh.read(new Uint8Array(1), 0, 1, size);
     const after = await fh.stat();
@@ -217,6 +240,15 @@ class ForcedCuts {
     }
     out.push(...this.chunker.push(view.subarray(at)));
     return out;
+  }
+}
+
+/** Write all of `data` at `position` (a single write may be short). */
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+    off += bytesWritten;
   }
 }
 
