@@ -26,12 +26,23 @@ export interface ScanFileOptions {
   /**
    * Also write every byte read to this handle, at the same offset, in the same pass:
    * the result then describes exactly the bytes written (it hashes the buffers it
-   * writes). The handle is not synced or closed; on a throw its content is undefined.
+   * writes). Flushes to disk start in the background as it goes, but the caller must
+   * still sync the handle for durability; it is not closed. On a throw its content is
+   * undefined.
    */
   copyTo?: FileHandle;
 }
 
 const DEFAULT_BUFFER = 4 * 1024 * 1024;
+// With `copyTo`: smaller buffers (a read and a write of 4 MiB each cost several times
+// the kernel time of 1 MiB ones here, as they no longer fit the CPU caches) and more
+// of them, so reads and writes run ahead while the bytes before them are hashed.
+const COPY_BUFFER = 1024 * 1024;
+const COPY_BUFFERS = 4;
+// With `copyTo`: start a flush to disk after this many bytes are written, so the disk
+// writes while the next bytes are hashed and the caller's final fsync has little
+// left to do (the kernel alone would start only when a tenth of memory is dirty).
+const COPY_SYNC_EVERY = 64 * 1024 * 1024;
 // The native hasher frees its buffers only when the event loop turns, so hashing
 // many chunks yields at least this often.
 const YIELD_EVERY = 4 * 1024 * 1024;
@@ -52,7 +63,7 @@ const YIELD_EVERY = 4 * 1024 * 1024;
  */
 export async function scanFile(path: string, opts: ScanFileOptions): Promise<ScanResult> {
   const { params, signal, onProgress, copyTo } = opts;
-  const bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
+  const bufferSize = opts.bufferSize ?? (copyTo === undefined ? DEFAULT_BUFFER : COPY_BUFFER);
   if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) throw new RangeError(`bufferSize must be a positive integer, got ${bufferSize}`);
   signal?.throwIfAborted();
   const chunker = new Chunker(params);
@@ -68,12 +79,20 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
     const file = newHasher();
     const sink = new ChunkSink(newHasher);
     const cuts = new ForcedCuts(chunker, params.align === 'tensors' ? await tensorBoundaries(fh, before.size) : []);
-    // Two buffers: the next read fills one while the other is hashed and chunked.
+    // A ring of buffers: the next read fills one while the current one is hashed and
+    // chunked (and, with copyTo, earlier ones are still being written).
     const len = Math.min(bufferSize, Math.max(before.size, 1));
+    const ring = copyTo === undefined ? 2 : COPY_BUFFERS;
     const bufs: Uint8Array[] = [new Uint8Array(len)];
     // Writes to `copyTo` still using each buffer: a buffer is read into again only
     // after its write has finished.
-    const writes: Array<Promise<void> | undefined> = [undefined, undefined];
+    const writes: Array<Promise<void> | undefined> = [];
+    // The background flush of `copyTo` (at most one at a time; it never rejects, its
+    // first failure is kept) and the bytes written since the last one started.
+    let flush: Promise<void> | undefined;
+    let flushing = false;
+    let flushError: unknown;
+    let unflushed = 0;
     let k = 0;
     let size = 0;
     let sinceYield = 0;
@@ -90,13 +109,27 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
           const w = writeAll(copyTo, view, size - bytesRead);
           w.catch(() => undefined); // awaited below; this only marks it handled
           writes[k] = w;
+          unflushed += bytesRead;
+          if (unflushed >= COPY_SYNC_EVERY && !flushing) {
+            // A failure fails the scan: a later fsync through another descriptor may not
+            // report it.
+            unflushed = 0;
+            flushing = true;
+            const out = copyTo;
+            flush = Promise.all(writes)
+              .then(() => out.datasync())
+              .then(
+                () => void (flushing = false),
+                (err: unknown) => void ((flushError ??= err), (flushing = false)),
+              );
+          }
         }
         if (size < before.size) {
           signal?.throwIfAborted();
-          // The other buffer may still hold the start of the current chunk: hash it
-          // before the next read overwrites it.
+          // A buffer may still hold the start of the current chunk: hash it before the
+          // ring comes round to overwrite it.
           sink.flush();
-          k ^= 1;
+          k = (k + 1) % ring;
           const next = (bufs[k] ??= new Uint8Array(len));
           const pending = writes[k];
           writes[k] = undefined;
@@ -117,9 +150,11 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
       // or a write still reads from one.
       await inFlight?.catch(() => undefined);
       await Promise.all(writes.map((w) => w?.catch(() => undefined)));
+      await flush;
     }
-    // Every write has settled; a failed one must fail the scan.
+    // Every write and flush has settled; a failed one must fail the scan.
     for (const w of writes) if (w !== undefined) await w;
+    if (flushError !== undefined) throw flushError;
     // A byte past the expected end means the file grew while it was read.
     const probe = await fh.read(new Uint8Array(1), 0, 1, size);
     const after = await fh.stat();
