@@ -35,19 +35,13 @@ const section = (id, body) => [id, ...u32(body.length), ...body];
 
 const I32 = 0x7f;
 // Locals: 0 = i, 1 = end, 2 = h, 3 = mask (the parameters; no others).
-const body = [
-  0x00, // no locals besides the parameters
-  0x02, 0x40, //   block $done
-  0x03, 0x40, //     loop $next
-  0x20, 0x00, //       local.get $i
-  0x20, 0x01, //       local.get $end
-  0x4f, //             i32.ge_u
-  0x0d, 0x01, //       br_if $done
+// One gear step on the byte at i + k; returns i + k if it is a cut.
+const step = (k) => [
   0x20, 0x02, //       local.get $h
   0x41, 0x01, //       i32.const 1
   0x74, //             i32.shl
   0x20, 0x00, //       local.get $i
-  0x2d, 0x00, 0x00, // i32.load8_u offset=0 align=1
+  0x2d, 0x00, ...u32(k), // i32.load8_u offset=k align=1
   0x41, 0x02, //       i32.const 2
   0x74, //             i32.shl
   0x28, 0x02, 0x00, // i32.load offset=0 align=4   (table entry)
@@ -60,12 +54,42 @@ const body = [
   0x20, 0x02, //         local.get $h
   0x24, 0x00, //         global.set $h
   0x20, 0x00, //         local.get $i
+  0x41, ...u32(k), //    i32.const k   (k < 64: one LEB byte, read as signed too)
+  0x6a, //               i32.add
   0x0f, //               return
   0x0b, //             end
+];
+// i += n
+const advance = (n) => [0x20, 0x00, 0x41, ...u32(n), 0x6a, 0x21, 0x00]; // local.get $i; i32.const n; i32.add; local.set $i
+const UNROLL = 4;
+const body = [
+  0x00, // no locals besides the parameters
+  // Four bytes per iteration while four remain: one bounds test per four steps.
+  0x02, 0x40, //   block $tail
+  0x03, 0x40, //     loop $four
   0x20, 0x00, //       local.get $i
-  0x41, 0x01, //       i32.const 1
+  0x41, UNROLL, //     i32.const 4
   0x6a, //             i32.add
-  0x21, 0x00, //       local.set $i
+  0x20, 0x01, //       local.get $end
+  0x4b, //             i32.gt_u
+  0x0d, 0x01, //       br_if $tail
+  ...step(0),
+  ...step(1),
+  ...step(2),
+  ...step(3),
+  ...advance(UNROLL),
+  0x0c, 0x00, //       br $four
+  0x0b, //           end
+  0x0b, //         end
+  // The last bytes one at a time.
+  0x02, 0x40, //   block $done
+  0x03, 0x40, //     loop $next
+  0x20, 0x00, //       local.get $i
+  0x20, 0x01, //       local.get $end
+  0x4f, //             i32.ge_u
+  0x0d, 0x01, //       br_if $done
+  ...step(0),
+  ...advance(1),
   0x0c, 0x00, //       br $next
   0x0b, //           end
   0x0b, //         end
