@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { GEAR_V1 } from './gear.js';
+import { GEAR_WASM, GEAR_WASM_DATA, GEAR_WASM_MEMORY } from './gear-wasm.js';
 
 /**
  * Parameters of the `fastcdc-v1` chunker (docs/format.md, "Chunking"). They decide
@@ -86,14 +87,80 @@ function bad(message: string): ConfigError {
 // bit, and `h & mask` tests the same bits.
 const GEAR_I32 = new Int32Array(GEAR_V1.buffer, GEAR_V1.byteOffset, GEAR_V1.length);
 
+/** Which gear loop a Chunker runs: WebAssembly (faster) or plain JavaScript. Same cuts. */
+export type ChunkerImpl = 'wasm' | 'js';
+
+/**
+ * A gear loop: from index `i` while below `end`, roll the hash `h` over `buf` and
+ * return the index of the first byte after which `h & mask` is 0, or -1 if none is.
+ * The hash after the last byte rolled is left in `gearOut.h`.
+ */
+type GearLoop = (buf: Uint8Array, i: number, end: number, h: number, mask: number) => number;
+const gearOut = { h: 0 };
+
+const jsGear: GearLoop = (buf, i, end, h, mask) => {
+  const gear = GEAR_I32;
+  for (let j = i; j < end; j++) {
+    h = ((h << 1) + gear[buf[j]!]!) | 0;
+    if ((h & mask) === 0) {
+      gearOut.h = h;
+      return j;
+    }
+  }
+  gearOut.h = h;
+  return -1;
+};
+
+interface GearWasm {
+  scan: (i: number, end: number, h: number, mask: number) => number;
+  /** The module's global holding the hash after the last `scan`. */
+  h: { value: number };
+  /** The module's input window: `push` copies each piece of its input here. */
+  window: Uint8Array;
+}
+
+/** The part of the WebAssembly JS API used here (not in this project's type libraries). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+
+// One instance serves every Chunker: `push` is synchronous and leaves nothing in the
+// window between calls. undefined = not tried yet; null = WebAssembly unavailable.
+let gearWasm: GearWasm | null | undefined;
+
+function loadGearWasm(): GearWasm | null {
+  if (gearWasm !== undefined) return gearWasm;
+  gearWasm = null;
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (api === undefined) return null; // the JavaScript loop gives the same cuts
+  const ex = new api.Instance(new api.Module(GEAR_WASM)).exports as { scan: GearWasm['scan']; mem: { buffer: ArrayBuffer }; h: { value: number } };
+  new Uint32Array(ex.mem.buffer, 0, 256).set(GEAR_V1);
+  gearWasm = { scan: ex.scan, h: ex.h, window: new Uint8Array(ex.mem.buffer, GEAR_WASM_DATA, GEAR_WASM_MEMORY - GEAR_WASM_DATA) };
+  return gearWasm;
+}
+
+const WASM_MIN_PUSH = 256;
+
+/** The gear loop over the wasm window (`buf` is the window's copy of the input). */
+const wasmGear: GearLoop = (_buf, i, end, h, mask) => {
+  const w = gearWasm!;
+  const at = w.scan(GEAR_WASM_DATA + i, GEAR_WASM_DATA + end, h, mask) - GEAR_WASM_DATA;
+  gearOut.h = w.h.value;
+  return at < end ? at : -1;
+};
+
 /**
  * Streaming FastCDC (`fastcdc-v1`). Feed the input in buffers of any size; the cut
- * points depend only on the bytes, never on how they were split into buffers. Not
- * safe to share between concurrent streams (it holds the state of one stream).
+ * points depend only on the bytes, never on how they were split into buffers, nor on
+ * the implementation of the gear loop. Not safe to share between concurrent streams
+ * (it holds the state of one stream).
  */
 export class Chunker {
   /** The validated parameters this chunker cuts with. */
   readonly params: ChunkerParams;
+  /** The gear loop in use: `wasm` unless asked for `js` or WebAssembly is unavailable. */
+  readonly impl: ChunkerImpl;
   readonly #min: number;
   readonly #avg: number;
   readonly #max: number;
@@ -104,9 +171,14 @@ export class Chunker {
   /** Rolling gear hash of the current chunk (as int32). */
   #h = 0;
 
-  /** Throws ConfigError if `params` is invalid (see validateChunkerParams). */
-  constructor(params: ChunkerParams) {
+  /**
+   * Throws ConfigError if `params` is invalid (see validateChunkerParams). `impl`
+   * picks the gear loop (default `wasm`, falling back to `js` where WebAssembly
+   * cannot run); it never changes the cuts.
+   */
+  constructor(params: ChunkerParams, opts: { impl?: ChunkerImpl } = {}) {
     this.params = validateChunkerParams(params);
+    this.impl = opts.impl !== 'js' && loadGearWasm() !== null ? 'wasm' : 'js';
     const { min, avg, max } = this.params;
     const bits = Math.log2(avg);
     this.#min = min;
@@ -123,9 +195,21 @@ export class Chunker {
    * stay pending until later pushes or `finish`. Does not keep a reference to `buf`.
    */
   push(buf: Uint8Array): number[] {
+    // Tiny buffers are not worth copying into the wasm window; both loops cut alike.
+    if (this.impl === 'js' || buf.length < WASM_MIN_PUSH) return this.#push(buf, jsGear, []);
+    const win = gearWasm!.window;
     const out: number[] = [];
+    for (let off = 0; off < buf.length; off += win.length) {
+      const piece = buf.subarray(off, off + win.length);
+      win.set(piece);
+      this.#push(win.subarray(0, piece.length), wasmGear, out);
+    }
+    return out;
+  }
+
+  /** `push` with the given gear loop; appends the lengths to `out` and returns it. */
+  #push(buf: Uint8Array, gear: GearLoop, out: number[]): number[] {
     const n = buf.length;
-    const gear = GEAR_I32;
     const min = this.#min;
     const max = this.#max;
     const maskS = this.#maskS;
@@ -151,17 +235,11 @@ export class Chunker {
       if (pos < normal) {
         let end = i + (normal - pos);
         if (end > n) end = n;
-        let j = i;
-        for (; j < end; j++) {
-          h = ((h << 1) + gear[buf[j]!]!) | 0;
-          if ((h & maskS) === 0) {
-            cut = j;
-            break;
-          }
-        }
+        cut = gear(buf, i, end, h, maskS);
+        h = gearOut.h;
         if (cut < 0) {
-          pos += j - i;
-          i = j;
+          pos += end - i;
+          i = end;
           if (i === n) break;
         }
       }
@@ -170,17 +248,11 @@ export class Chunker {
         let end = i + (max - pos);
         const forced = end <= n;
         if (!forced) end = n;
-        let j = i;
-        for (; j < end; j++) {
-          h = ((h << 1) + gear[buf[j]!]!) | 0;
-          if ((h & maskL) === 0) {
-            cut = j;
-            break;
-          }
-        }
+        cut = gear(buf, i, end, h, maskL);
+        h = gearOut.h;
         if (cut < 0) {
           if (!forced) {
-            pos += j - i;
+            pos += end - i;
             break;
           }
           cut = end - 1;
@@ -209,8 +281,8 @@ export class Chunker {
 }
 
 /** Chunk lengths of `data` in order; they sum to `data.length` (none for empty input). */
-export function chunkLengths(data: Uint8Array, params: ChunkerParams): number[] {
-  const c = new Chunker(params);
+export function chunkLengths(data: Uint8Array, params: ChunkerParams, opts: { impl?: ChunkerImpl } = {}): number[] {
+  const c = new Chunker(params, opts);
   const out = c.push(data);
   const last = c.finish();
   if (last > 0) out.push(last);

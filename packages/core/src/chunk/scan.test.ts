@@ -1,5 +1,5 @@
-import { appendFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFileSync, readFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -151,5 +151,56 @@ describe('scanFile', () => {
   it('rejects a bad buffer size', async () => {
     const path = writeTemp(seededBytes(9, 10));
     await expect(scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 0 })).rejects.toBeInstanceOf(RangeError);
+  });
+});
+
+describe('scanFile with copyTo', () => {
+  /** Scan `src` while copying it to a new file; the result and the copy's bytes. */
+  async function scanCopy(src: string, params: ChunkerParams, bufferSize?: number): Promise<{ result: ScanResult; copy: Buffer }> {
+    const dest = join(dir, `copy${fileCount++}`);
+    const out = await open(dest, 'w');
+    try {
+      const result = await scanFile(src, { params, bufferSize, copyTo: out });
+      return { result, copy: readFileSync(dest) };
+    } finally {
+      await out.close();
+    }
+  }
+
+  it('writes exactly the bytes it describes, for any buffer size', async () => {
+    const data = seededBytes(21, 3 * MiB + 5);
+    const src = writeTemp(data);
+    const expected = await scanBytes(data, DEFAULT_CHUNKER);
+    for (const bufferSize of [1000, 65537, MiB, 4 * MiB, undefined]) {
+      const { result, copy } = await scanCopy(src, DEFAULT_CHUNKER, bufferSize);
+      expect(result).toEqual(expected);
+      expect(copy.equals(data)).toBe(true);
+    }
+  });
+
+  it('copies exactly past the background flush (64 MiB)', async () => {
+    const data = seededBytes(22, 65 * MiB + 3);
+    const src = writeTemp(data);
+    const { result, copy } = await scanCopy(src, DEFAULT_CHUNKER);
+    expect(result.oid).toBe(`b3:${await blake3Hex(data)}`);
+    expect(copy.equals(data)).toBe(true);
+  });
+
+  it('copies an empty file as an empty file', async () => {
+    const { result, copy } = await scanCopy(writeTemp(new Uint8Array(0)), SMALL);
+    expect(result.size).toBe(0);
+    expect(copy.length).toBe(0);
+  });
+
+  it('fails when a write fails', async () => {
+    const src = writeTemp(seededBytes(23, 3 * MiB));
+    const dest = join(dir, `copy${fileCount++}`);
+    writeFileSync(dest, '');
+    const readOnly = await open(dest, 'r');
+    try {
+      await expect(scanFile(src, { params: SMALL, copyTo: readOnly })).rejects.toMatchObject({ code: 'EBADF' });
+    } finally {
+      await readOnly.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { ConflictError } from '../errors.js';
 import { loadHasher, type Hasher } from '../hash/blake3.js';
 import { Chunker, type ChunkerParams } from './fastcdc.js';
@@ -23,9 +23,26 @@ export interface ScanFileOptions {
   onProgress?: (bytesDelta: number) => void;
   /** Read buffer size in bytes (default 4 MiB). Never changes the result. */
   bufferSize?: number;
+  /**
+   * Also write every byte read to this handle, at the same offset, in the same pass:
+   * the result then describes exactly the bytes written (it hashes the buffers it
+   * writes). Flushes to disk start in the background as it goes, but the caller must
+   * still sync the handle for durability; it is not closed. On a throw its content is
+   * undefined.
+   */
+  copyTo?: FileHandle;
 }
 
 const DEFAULT_BUFFER = 4 * 1024 * 1024;
+// With `copyTo`: smaller buffers (a read and a write of 4 MiB each cost several times
+// the kernel time of 1 MiB ones here, as they no longer fit the CPU caches) and more
+// of them, so reads and writes run ahead while the bytes before them are hashed.
+const COPY_BUFFER = 1024 * 1024;
+const COPY_BUFFERS = 4;
+// With `copyTo`: start a flush to disk after this many bytes are written, so the disk
+// writes while the next bytes are hashed and the caller's final fsync has little
+// left to do (the kernel alone would start only when a tenth of memory is dirty).
+const COPY_SYNC_EVERY = 64 * 1024 * 1024;
 // The native hasher frees its buffers only when the event loop turns, so hashing
 // many chunks yields at least this often.
 const YIELD_EVERY = 4 * 1024 * 1024;
@@ -36,6 +53,8 @@ const YIELD_EVERY = 4 * 1024 * 1024;
  * `bufferSize`. A file that is a single chunk gets chunk oid = file oid. Read-only and
  * idempotent for a file that does not change.
  *
+ * With `copyTo`, the bytes are written there as they are read (see ScanFileOptions).
+ *
  * Throws ConflictError if the file's size or mtime changes while it is read (so the
  * result never describes bytes that were never on disk as a whole); the signal's
  * reason if `signal` aborts; file-system errors (ENOENT, EISDIR, EACCES, ...) as
@@ -43,8 +62,8 @@ const YIELD_EVERY = 4 * 1024 * 1024;
  * `bufferSize`.
  */
 export async function scanFile(path: string, opts: ScanFileOptions): Promise<ScanResult> {
-  const { params, signal, onProgress } = opts;
-  const bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
+  const { params, signal, onProgress, copyTo } = opts;
+  const bufferSize = opts.bufferSize ?? (copyTo === undefined ? DEFAULT_BUFFER : COPY_BUFFER);
   if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) throw new RangeError(`bufferSize must be a positive integer, got ${bufferSize}`);
   signal?.throwIfAborted();
   const chunker = new Chunker(params);
@@ -60,9 +79,20 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
     const file = newHasher();
     const sink = new ChunkSink(newHasher);
     const cuts = new ForcedCuts(chunker, params.align === 'tensors' ? await tensorBoundaries(fh, before.size) : []);
-    // Two buffers: the next read fills one while the other is hashed and chunked.
+    // A ring of buffers: the next read fills one while the current one is hashed and
+    // chunked (and, with copyTo, earlier ones are still being written).
     const len = Math.min(bufferSize, Math.max(before.size, 1));
+    const ring = copyTo === undefined ? 2 : COPY_BUFFERS;
     const bufs: Uint8Array[] = [new Uint8Array(len)];
+    // Writes to `copyTo` still using each buffer: a buffer is read into again only
+    // after its write has finished.
+    const writes: Array<Promise<void> | undefined> = [];
+    // The background flush of `copyTo` (at most one at a time; it never rejects, its
+    // first failure is kept) and the bytes written since the last one started.
+    let flush: Promise<void> | undefined;
+    let flushing = false;
+    let flushError: unknown;
+    let unflushed = 0;
     let k = 0;
     let size = 0;
     let sinceYield = 0;
@@ -75,13 +105,35 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
         const view = bufs[k]!.subarray(0, bytesRead);
         size += bytesRead;
         if (size > before.size) throw changed(); // grew
+        if (copyTo !== undefined) {
+          const w = writeAll(copyTo, view, size - bytesRead);
+          w.catch(() => undefined); // awaited below; this only marks it handled
+          writes[k] = w;
+          unflushed += bytesRead;
+          if (unflushed >= COPY_SYNC_EVERY && !flushing) {
+            // A failure fails the scan: a later fsync through another descriptor may not
+            // report it.
+            unflushed = 0;
+            flushing = true;
+            const out = copyTo;
+            flush = Promise.all(writes)
+              .then(() => out.datasync())
+              .then(
+                () => void (flushing = false),
+                (err: unknown) => void ((flushError ??= err), (flushing = false)),
+              );
+          }
+        }
         if (size < before.size) {
           signal?.throwIfAborted();
-          // The other buffer may still hold the start of the current chunk: hash it
-          // before the next read overwrites it.
+          // A buffer may still hold the start of the current chunk: hash it before the
+          // ring comes round to overwrite it.
           sink.flush();
-          k ^= 1;
+          k = (k + 1) % ring;
           const next = (bufs[k] ??= new Uint8Array(len));
+          const pending = writes[k];
+          writes[k] = undefined;
+          if (pending !== undefined) await pending;
           inFlight = fh.read(next, 0, len, size);
         }
         file.update(view);
@@ -94,9 +146,15 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
         }
       }
     } finally {
-      // Never return (or close the handle) while a read still writes into a buffer.
+      // Never return (or close the handle) while a read still writes into a buffer
+      // or a write still reads from one.
       await inFlight?.catch(() => undefined);
+      await Promise.all(writes.map((w) => w?.catch(() => undefined)));
+      await flush;
     }
+    // Every write and flush has settled; a failed one must fail the scan.
+    for (const w of writes) if (w !== undefined) await w;
+    if (flushError !== undefined) throw flushError;
     // A byte past the expected end means the file grew while it was read.
     const probe = await fh.read(new Uint8Array(1), 0, 1, size);
     const after = await fh.stat();
@@ -217,6 +275,15 @@ class ForcedCuts {
     }
     out.push(...this.chunker.push(view.subarray(at)));
     return out;
+  }
+}
+
+/** Write all of `data` at `position` (a single write may be short). */
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+    off += bytesWritten;
   }
 }
 

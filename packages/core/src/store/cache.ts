@@ -16,6 +16,23 @@ const CACHE_VERSION = 'cpv-cache 1\n';
 /** Files up to this size are ingested from memory (one read) instead of copy + scan. */
 const SMALL_FILE = 1024 * 1024;
 
+/** File-system errors that mean "this file system (or this pair of paths) cannot clone". */
+const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
+
+/**
+ * Clone `src` to `dest` (reflink: shared extents, no data written). Returns false when
+ * the file system cannot clone (then `dest` may exist, empty); throws other errors.
+ */
+async function cloneFile(src: string, dest: string): Promise<boolean> {
+  try {
+    await copyFile(src, dest, fsConstants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch (err) {
+    if (NO_CLONE.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+    throw err;
+  }
+}
+
 /** Result of putting a file into the cache. */
 export interface IngestResult extends ScanResult {
   /** True if the object was already cached (nothing new written). */
@@ -85,10 +102,13 @@ export class Cache {
   }
 
   /**
-   * Copy `src` into the cache and record its chunk list. The copy is scanned (not the
-   * source), so the stored oid always matches the stored bytes even if the source
-   * changes meanwhile. Idempotent. Files up to 1 MiB (`size`) are read into memory
-   * once instead, with durability deferred to `sync()`.
+   * Copy `src` into the cache and record its chunk list. Where the file system can
+   * clone (reflink), the clone is scanned; elsewhere `src` is read once and every
+   * buffer is hashed, chunked and written to the temp object in the same pass. Either
+   * way the oid is computed from exactly the bytes stored, and a source whose size or
+   * mtime changes during the read is refused (ConflictError). Large objects are fsynced
+   * before they are renamed into place. Idempotent. Files up to 1 MiB (`size`) are read
+   * into memory once instead, with durability deferred to `sync()`.
    */
   async ingestFile(src: string, params: ChunkerParams, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void; size?: number } = {}): Promise<IngestResult> {
     if (opts.size !== undefined && opts.size <= SMALL_FILE) {
@@ -104,10 +124,21 @@ export class Cache {
     await mkdir(this.tmpDir, { recursive: true });
     const tmp = this.tmpPath('add');
     try {
-      await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE);
-      // The copy inherits the source's mode; a read-only source must not make it unsyncable.
-      await chmod(tmp, 0o600);
-      const scan = await scanFile(tmp, { params, signal: opts.signal, onProgress: opts.onProgress });
+      const scanOpts = { params, signal: opts.signal, onProgress: opts.onProgress };
+      let scan: ScanResult;
+      if (await cloneFile(src, tmp)) {
+        // The clone inherits the source's mode; a read-only source must not make it unsyncable.
+        await chmod(tmp, 0o600);
+        // The clone cannot change under us, so its scan describes what is stored.
+        scan = await scanFile(tmp, scanOpts);
+      } else {
+        const out = await open(tmp, 'w', 0o600);
+        try {
+          scan = await scanFile(src, { ...scanOpts, copyTo: out });
+        } finally {
+          await out.close();
+        }
+      }
       const existed = await this.commitFile(tmp, scan.oid);
       if (scan.chunks.length > 1) await this.writeManifest({ format: 'cpv-manifest', version: 1, oid: scan.oid, size: scan.size, chunker: params, chunks: scan.chunks });
       return { ...scan, existed };
