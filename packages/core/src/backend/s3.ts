@@ -246,8 +246,8 @@ export class S3Backend implements Backend {
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await this.#client.send(new GetObjectCommand({ Bucket: this.#opts.bucket, Key: full, ...(range ? { Range: range } : {}) }), { abortSignal: opts.signal });
-        const bytes = r.Body ? await r.Body.transformToByteArray() : new Uint8Array(0);
         const expected = r.ContentLength;
+        const bytes = r.Body ? await readBody(r.Body as unknown as AsyncIterable<Uint8Array>, expected) : new Uint8Array(0);
         if (expected !== undefined && bytes.length !== expected) throw Object.assign(new Error(`short body: ${bytes.length} of ${expected} bytes`), { code: 'ECONNRESET' });
         return bytes;
       } catch (err) {
@@ -391,6 +391,26 @@ function isTransient(err: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || nameOf(err) === 'TimeoutError' || (status !== undefined && status >= 500);
 }
 
+/**
+ * Gather a response body. With a known length it is copied once into a buffer of
+ * that size as it streams (the SDK's own helper gathers the pieces and then copies
+ * them all again, holding the body twice).
+ */
+async function readBody(body: AsyncIterable<Uint8Array>, expected: number | undefined): Promise<Uint8Array> {
+  if (expected === undefined) {
+    const pieces: Uint8Array[] = [];
+    for await (const piece of body) pieces.push(piece);
+    return Buffer.concat(pieces);
+  }
+  const out = Buffer.allocUnsafe(expected);
+  let n = 0;
+  for await (const piece of body) {
+    if (n + piece.length > expected) throw Object.assign(new Error(`long body: more than ${expected} bytes`), { code: 'ECONNRESET' });
+    out.set(piece, n);
+    n += piece.length;
+  }
+  return n === expected ? out : out.subarray(0, n);
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

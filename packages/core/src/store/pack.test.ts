@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../errors.js';
-import { blake3Hex } from '../hash/blake3.js';
+import { blake3Hex, loadHasher } from '../hash/blake3.js';
 import { seededBytes } from '../testing/seeded.js';
 import { PACK_HEADER_BYTES, PackBuilder, readPackIndex } from './pack.js';
 
@@ -78,6 +78,30 @@ describe('PackBuilder', () => {
       { oid: c.oid, offset: 8, length: 5000 },
       { oid: d.oid, offset: 5008, length: 100 },
     ]);
+  });
+
+  it('builds the same pack from chunks read into reserved room, in a reused buffer, and hashes it while building', async () => {
+    const chunks = await Promise.all([1, 2, 3, 4].map((s) => chunk(s, 3000 + s * 1111)));
+    const plain = new PackBuilder();
+    for (const c of chunks) plain.add(c.oid, c.bytes);
+    const want = Buffer.from(plain.seal().bytes);
+
+    const reused = Buffer.alloc(64, 0xee); // too small on purpose: it grows
+    const builder = new PackBuilder({ buffer: reused, hasher: (await loadHasher())() });
+    // Two chunks read together into one reserved span, then the other two one by one.
+    const room = builder.reserve(chunks[0]!.bytes.length + chunks[1]!.bytes.length);
+    room.set(chunks[0]!.bytes, 0);
+    room.set(chunks[1]!.bytes, chunks[0]!.bytes.length);
+    builder.commit(chunks.slice(0, 2).map((c) => ({ oid: c.oid, length: c.bytes.length })));
+    for (const c of chunks.slice(2)) {
+      builder.reserve(c.bytes.length).set(c.bytes);
+      builder.commit([{ oid: c.oid, length: c.bytes.length }]);
+    }
+    const sealed = builder.seal();
+    expect(Buffer.from(sealed.bytes).equals(want)).toBe(true);
+    expect(sealed.oid).toBe(await blake3Hex(want));
+    expect(builder.buffer.length).toBeGreaterThanOrEqual(want.length);
+    expect(() => builder.commit([])).toThrow();
   });
 
   it('seals an empty pack that reads back as no chunks', () => {

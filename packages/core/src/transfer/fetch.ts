@@ -1,8 +1,7 @@
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IntegrityError } from '../errors.js';
-import { blake3Hex } from '../hash/blake3.js';
-import { hashHandle } from '../hash/hash-file.js';
+import { blake3Hex, loadHasher, type Hasher } from '../hash/blake3.js';
 import type { Cache } from '../store/cache.js';
 import { parseLocalManifest, type ChunkRef, type RemoteManifest } from '../store/manifest.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
@@ -34,9 +33,18 @@ export interface FetchOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Largest gap between two wanted ranges of a pack that is read through rather than split. */
   coalesceGap?: number;
-  /** Largest single ranged request. */
+  /** Largest single ranged request (default 4 MiB: jobs × maxRequest bounds the bodies in memory). */
   maxRequest?: number;
+  /** Written-but-not-yet-hashed bytes kept in memory over all files (default 16 MiB; tests set 0). */
+  holdBudget?: number;
 }
+
+const MiB = 1024 * 1024;
+/**
+ * Bytes already written but not yet hashed that are kept in memory, over all files.
+ * Past it, out-of-order runs are read back from the temp file when the hash reaches them.
+ */
+const HOLD_BUDGET = 16 * MiB;
 
 /** A chunk to place at `offset` of file job `job`. */
 interface Placement {
@@ -56,6 +64,25 @@ interface FileJob {
   single: boolean;
   /** Chunk list to record in the cache once the file is verified (multi-chunk files). */
   manifest?: { chunker: ChunkerParams; chunks: ChunkRef[] };
+  /**
+   * The file hash, fed the written runs in file order: `hashed` bytes so far. Runs
+   * written ahead of it wait in `held` (bytes) or `dropped` (length only, read back).
+   */
+  hasher?: Hasher;
+  hashed: number;
+  held: Map<number, Uint8Array>;
+  dropped: Map<number, number>;
+  /** Serializes the hashing of this file's runs. */
+  hashing: Promise<void>;
+}
+
+/** Consecutive placements of one file whose bytes are consecutive in one buffer. */
+interface Run {
+  job: FileJob;
+  offset: number;
+  start: number;
+  end: number;
+  count: number;
 }
 
 interface Want {
@@ -69,8 +96,9 @@ interface Want {
 /**
  * Bring `items` from `remote` into the local cache. Only files missing from the cache
  * move; chunks already present in cached files (earlier versions) are copied locally
- * instead of downloaded. Every chunk is hashed as it arrives and every file is
- * rehashed whole before it gets its final name in the cache, so a corrupt or
+ * instead of downloaded. Every chunk is hashed as it arrives, and every file is hashed
+ * whole (over exactly the bytes written to it, in file order, as it is assembled)
+ * before it gets its final name in the cache, so a corrupt or
  * malicious remote yields IntegrityError, never a wrong object. Idempotent; an
  * interrupted fetch leaves only temp files.
  */
@@ -99,7 +127,17 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     // A one-chunk file is written straight from its verified chunk only when the chunk
     // oid is the file oid (same bytes, same hash); anything else is assembled and the
     // whole file rehashed, so a hostile manifest cannot put other bytes under this oid.
-    const job: FileJob = { oid, size, path, remaining: chunks.length, single: chunks.length === 1 && chunks[0]!.chunk === oidHex(oid) };
+    const job: FileJob = {
+      oid,
+      size,
+      path,
+      remaining: chunks.length,
+      single: chunks.length === 1 && chunks[0]!.chunk === oidHex(oid),
+      hashed: 0,
+      held: new Map(),
+      dropped: new Map(),
+      hashing: Promise.resolve(),
+    };
     if (m && chunks.length > 1) job.manifest = { chunker: m!.chunker, chunks: chunks.map((c): [string, number] => [c.chunk, c.length]) };
     jobs.set(oid, job);
     let at = 0;
@@ -158,7 +196,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     }
   }
   result.files = jobs.size;
-  const requests = coalesce(remoteWants, opts.coalesceGap ?? 256 * 1024, opts.maxRequest ?? 16 * 1024 * 1024);
+  const requests = coalesce(remoteWants, opts.coalesceGap ?? 256 * 1024, opts.maxRequest ?? 4 * MiB);
   result.requests = requests.length;
   if (opts.dryRun || jobs.size === 0) return result;
 
@@ -169,20 +207,118 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   const group = new TaskGroup(opts.jobs);
   // Locations verified by download: the only remote knowledge kept for later dedup.
   const proven: Array<[string, ChunkLocation]> = [];
+  const newHasher = await loadHasher();
+  let heldBytes = 0;
+  const holdBudget = opts.holdBudget ?? HOLD_BUDGET;
+  const handleOf = (job: FileJob): Promise<FileHandle> => {
+    if (!job.fh) {
+      job.tmp = cache.tmpPath('fetch');
+      job.hasher = newHasher();
+      job.fh = open(job.tmp, 'w+');
+    }
+    return job.fh;
+  };
+  // Feed the file hash the bytes just written at `offset`, in file order, so the
+  // finished file needs no second read. Runs that arrive early wait (in memory up to
+  // the hold budget, else on disk) until the hash reaches them.
+  const hashRun = (job: FileJob, offset: number, bytes: Uint8Array): Promise<void> => {
+    job.hashing = job.hashing.then(async () => {
+      if (offset !== job.hashed) {
+        if (heldBytes + bytes.length <= holdBudget) {
+          job.held.set(offset, bytes);
+          heldBytes += bytes.length;
+        } else job.dropped.set(offset, bytes.length);
+        return;
+      }
+      job.hasher!.update(bytes);
+      job.hashed += bytes.length;
+      await catchUp(job);
+    });
+    return job.hashing;
+  };
+  const catchUp = async (job: FileJob): Promise<void> => {
+    for (;;) {
+      const bytes = job.held.get(job.hashed);
+      if (bytes) {
+        job.held.delete(job.hashed);
+        heldBytes -= bytes.length;
+        job.hasher!.update(bytes);
+        job.hashed += bytes.length;
+        continue;
+      }
+      const length = job.dropped.get(job.hashed);
+      if (length === undefined) return;
+      job.dropped.delete(job.hashed);
+      await hashBack(await job.fh!, job.hasher!, job.hashed, length);
+      job.hashed += length;
+    }
+  };
+  const writeRun = async (job: FileJob, offset: number, bytes: Uint8Array): Promise<void> => {
+    const fh = await handleOf(job);
+    for (let n = 0; n < bytes.length; ) {
+      const { bytesWritten } = await fh.write(bytes, n, bytes.length - n, offset + n);
+      if (bytesWritten <= 0) throw new Error(`short write to ${job.tmp}`);
+      n += bytesWritten;
+    }
+    await hashRun(job, offset, bytes);
+  };
+  const finishJob = async (job: FileJob): Promise<void> => {
+    await job.hashing;
+    const fh = await job.fh!;
+    // Every placement was written and hashed in order: the hash covers the whole file.
+    const { size } = await fh.stat();
+    if (job.hashed !== job.size || size !== job.size || toFileOid(job.hasher!.digestHex()) !== job.oid) {
+      throw new IntegrityError(`${job.path} (${shortOid(job.oid)}) assembled from the remote does not match its oid`, { data: { oid: job.oid, path: job.path } });
+    }
+    await fh.sync();
+    await fh.close();
+    job.fh = undefined;
+    // The chunk list first: a cached file with a manifest is a source of chunks for
+    // later pulls (earlier versions make later ones cheap).
+    if (job.manifest) await cache.writeManifest({ format: 'cpv-manifest', version: 1, oid: job.oid, size: job.size, ...job.manifest });
+    await cache.commitFile(job.tmp!, job.oid);
+    job.tmp = undefined;
+  };
+  const placed = (job: FileJob, count: number): void => {
+    job.remaining -= count;
+    if (job.remaining === 0 && !job.single) void group.run(() => finishJob(job));
+  };
   const place = async (w: Want, bytes: Uint8Array): Promise<void> => {
     for (const p of w.places) {
       const job = p.job;
-      if (job.single) {
-        // The chunk is the whole file and was verified against the file oid.
-        await cache.putVerified(job.oid, bytes);
-      } else {
-        if (!job.fh) {
-          job.tmp = cache.tmpPath('fetch');
-          job.fh = open(job.tmp, 'w+');
+      // The chunk is the whole file and was verified against the file oid.
+      if (job.single) await cache.putVerified(job.oid, bytes);
+      else await writeRun(job, p.offset, bytes);
+      placed(job, 1);
+    }
+  };
+  /** Place the verified chunks of one response, each run of consecutive chunks with one write. */
+  const placeAll = async (r: Request, buf: Uint8Array): Promise<void> => {
+    const runs: Run[] = [];
+    const current = new Map<FileJob, Run>();
+    for (const w of r.wants) {
+      const at = w.offset - r.start;
+      for (const p of w.places) {
+        const job = p.job;
+        if (job.single) {
+          await cache.putVerified(job.oid, buf.subarray(at, at + w.length));
+          placed(job, 1);
+          continue;
         }
-        await (await job.fh).write(bytes, 0, bytes.length, p.offset);
+        const cur = current.get(job);
+        if (cur && cur.offset + (cur.end - cur.start) === p.offset && cur.end === at) {
+          cur.end += w.length;
+          cur.count++;
+        } else {
+          const run = { job, offset: p.offset, start: at, end: at + w.length, count: 1 };
+          runs.push(run);
+          current.set(job, run);
+        }
       }
-      if (--job.remaining === 0 && !job.single) void group.run(() => finishJob(cache, job));
+    }
+    for (const run of runs) {
+      await writeRun(run.job, run.offset, buf.subarray(run.start, run.end));
+      placed(run.job, run.count);
     }
   };
 
@@ -205,15 +341,16 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
       void group.run(async () => {
         opts.signal?.throwIfAborted();
         const buf = await remote.backend.load(remoteKeys.pack(r.pack), { offset: r.start, length: r.end - r.start, signal: opts.signal });
+        let n = 0;
         for (const w of r.wants) {
           const at = w.offset - r.start;
-          const bytes = buf.subarray(at, at + w.length);
-          await verifyChunk(bytes, w, remote);
-          proven.push([w.chunk, { pack: w.pack, offset: w.offset, length: w.length }]);
-          await place(w, bytes);
-          done += w.length;
-          opts.onProgress?.({ phase: 'download', done, total });
+          await verifyChunk(buf.subarray(at, at + w.length), w, remote);
+          n += w.length;
         }
+        for (const w of r.wants) proven.push([w.chunk, { pack: w.pack, offset: w.offset, length: w.length }]);
+        await placeAll(r, buf);
+        done += n;
+        opts.onProgress?.({ phase: 'download', done, total });
       });
     }
     await group.all();
@@ -239,20 +376,15 @@ async function verifyChunk(bytes: Uint8Array, w: Want, remote: Remote): Promise<
   }
 }
 
-async function finishJob(cache: Cache, job: FileJob): Promise<void> {
-  const fh = await job.fh!;
-  await fh.sync();
-  const { hex, size } = await hashHandle(fh);
-  await fh.close();
-  job.fh = undefined;
-  if (size !== job.size || toFileOid(hex) !== job.oid) {
-    throw new IntegrityError(`${job.path} (${shortOid(job.oid)}) assembled from the remote does not match its oid`, { data: { oid: job.oid, path: job.path } });
+/** Hash `length` bytes of `fh` from `offset` (a run written ahead of the hash and not kept in memory). */
+async function hashBack(fh: FileHandle, h: Hasher, offset: number, length: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(Math.min(length, 4 * MiB));
+  for (let n = 0; n < length; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, length - n), offset + n);
+    if (bytesRead <= 0) throw new Error('temp file shorter than written');
+    h.update(buf.subarray(0, bytesRead));
+    n += bytesRead;
   }
-  // The chunk list first: a cached file with a manifest is a source of chunks for
-  // later pulls (earlier versions make later ones cheap).
-  if (job.manifest) await cache.writeManifest({ format: 'cpv-manifest', version: 1, oid: job.oid, size: job.size, ...job.manifest });
-  await cache.commitFile(job.tmp!, job.oid);
-  job.tmp = undefined;
 }
 
 interface Request {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, RemoteError } from '../errors.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
-import { blake3Hex } from '../hash/blake3.js';
+import { loadHasher } from '../hash/blake3.js';
 import type { Cache } from '../store/cache.js';
 import type { ChunkRef, RemoteManifest, RemoteTreeIndex } from '../store/manifest.js';
 import { PackBuilder } from '../store/pack.js';
@@ -39,6 +39,11 @@ export interface PushOptions {
   dryRun?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /**
+   * Bytes of packs in memory at once, the one being built and those uploading
+   * (default 64 MiB; always room for at least two packs).
+   */
+  memory?: number;
   /** Internal: set on the second attempt after stale remote knowledge was dropped. */
   retried?: boolean;
 }
@@ -55,6 +60,11 @@ interface DirWork {
   /** Per entry: chunk list (length 1 → stored inline in the tree index). */
   chunks: ChunkRef[][];
 }
+
+const MiB = 1024 * 1024;
+const PUSH_MEMORY = 64 * MiB;
+/** Largest single read from a cached file: consecutive chunks are read together. */
+const SPAN = 8 * MiB;
 
 interface PendingChunk {
   oid: string;
@@ -127,16 +137,35 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
   }
   if (missing.length > 0) await remote.ensureMarker();
 
-  // 3. Packs: read chunks from cached files in order, seal ~packSize packs, upload in parallel.
+  // 3. Packs: read runs of consecutive chunks from cached files straight into the pack
+  // buffer, seal ~packSize packs, upload them in parallel. Memory is bounded by `slots`
+  // pack buffers (one being filled, the others uploading), reused from pack to pack.
   const uploaded = new Map<string, ChunkLocation>();
-  const uploads = new TaskGroup(opts.jobs);
+  const slots = Math.max(2, Math.min(opts.jobs + 1, Math.floor((opts.memory ?? PUSH_MEMORY) / opts.packSize)));
+  const uploads = new TaskGroup(slots - 1);
+  const newHasher = await loadHasher();
+  const capacity = opts.packSize + opts.chunker.max + 256 * 1024;
+  const free: Buffer[] = [];
+  let buffers = 0;
   const handles = new Map<string, FileHandle>();
   let sent = 0;
+  const nextBuilder = async (): Promise<PackBuilder | undefined> => {
+    while (free.length === 0 && buffers >= slots) {
+      if (uploads.failed) return undefined;
+      await uploads.next();
+    }
+    const buffer = free.pop();
+    if (!buffer) buffers++;
+    return new PackBuilder({ buffer, capacity, hasher: newHasher() });
+  };
   const uploadPack = (builder: PackBuilder): void => {
     const sealed = builder.seal();
     void uploads.run(async () => {
-      const packOid = await blake3Hex(sealed.bytes);
+      const packOid = sealed.oid!;
       await remote.backend.save(remoteKeys.pack(packOid), sealed.bytes, { signal: opts.signal, size: sealed.bytes.length });
+      // The upload is done with the bytes: the buffer serves the next pack. (After a
+      // failure it is dropped, in case the failed request still refers to it.)
+      free.push(builder.buffer);
       await remote.rememberLocations(sealed.entries.map((e) => [e.oid, { pack: packOid, offset: e.offset, length: e.length }]));
       for (const e of sealed.entries) uploaded.set(e.oid, { pack: packOid, offset: e.offset, length: e.length });
       result.packs++;
@@ -146,38 +175,65 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
     });
   };
   try {
-    let builder = new PackBuilder();
-    for (const p of pending.values()) {
+    const order = [...pending.values()];
+    let builder = await nextBuilder();
+    for (let i = 0; builder && i < order.length; ) {
       opts.signal?.throwIfAborted();
       if (uploads.failed) break; // reported by uploads.all() below
-      let fh = handles.get(p.fileOid);
+      const first = order[i]!;
+      let fh = handles.get(first.fileOid);
       if (!fh) {
         // Keep few handles open: chunks come grouped by file.
         for (const [k, h] of handles) {
           await h.close();
           handles.delete(k);
         }
-        fh = await open(cache.filePath(p.fileOid), 'r');
-        handles.set(p.fileOid, fh);
+        fh = await open(cache.filePath(first.fileOid), 'r');
+        handles.set(first.fileOid, fh);
       }
-      const bytes = Buffer.allocUnsafe(p.length);
-      const { bytesRead } = await fh.read(bytes, 0, p.length, p.offset);
+      // A span: consecutive chunks of this file, each added while the pack is below
+      // packSize (as if added one by one), at most SPAN bytes.
+      let j = i;
+      let length = 0;
+      do {
+        length += order[j]!.length;
+        j++;
+      } while (
+        j < order.length &&
+        order[j]!.fileOid === first.fileOid &&
+        order[j]!.offset === first.offset + length &&
+        builder.size + length < opts.packSize &&
+        length + order[j]!.length <= SPAN
+      );
+      const span = order.slice(i, j);
+      const dst = builder.reserve(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(dst, got, length - got, first.offset + got);
+        if (bytesRead <= 0) break;
+        got += bytesRead;
+      }
       // Never publish a corrupt cache object: every chunk is rehashed on its way out.
-      if (bytesRead !== p.length || (await blake3Hex(bytes)) !== p.oid) {
-        throw new IntegrityError(`cache object ${shortOid(p.fileOid)} is corrupt (${cache.filePath(p.fileOid)}); nothing was published`, {
-          hint: 'delete it and run `cpv add` on the file again (or `cpv fetch` it from a remote that has a good copy)',
-          data: { oid: p.fileOid },
-        });
+      let at = 0;
+      for (const p of span) {
+        const h = newHasher();
+        if (at + p.length <= got) h.update(dst.subarray(at, at + p.length));
+        if (at + p.length > got || h.digestHex() !== p.oid) {
+          throw new IntegrityError(`cache object ${shortOid(p.fileOid)} is corrupt (${cache.filePath(p.fileOid)}); nothing was published`, {
+            hint: 'delete it and run `cpv add` on the file again (or `cpv fetch` it from a remote that has a good copy)',
+            data: { oid: p.fileOid },
+          });
+        }
+        at += p.length;
       }
-      builder.add(p.oid, bytes);
+      builder.commit(span);
+      i = j;
       if (builder.size >= opts.packSize) {
         uploadPack(builder);
-        builder = new PackBuilder();
-        // Bound memory: at most `jobs` sealed packs waiting besides those uploading.
-        while (uploads.pending >= opts.jobs) await uploads.next();
+        builder = await nextBuilder();
       }
     }
-    if (builder.count > 0) uploadPack(builder);
+    if (builder && builder.count > 0) uploadPack(builder);
   } finally {
     for (const h of handles.values()) await h.close();
     // Never leave uploads running behind a failure.

@@ -391,6 +391,39 @@ describe('push and fetch', () => {
     expect(await readdir(cache2.tmpDir)).toEqual([]);
   });
 
+  for (const holdBudget of [undefined, 0]) {
+    it(`assembles a file from responses that arrive out of order (hold budget ${holdBudget ?? 'default'})`, async () => {
+      const model = await modelItem(cache1);
+      await push(cache1, remote1, [model], PUSH);
+      // Later requests answer first, so the file hash has to wait for earlier runs: kept
+      // in memory, or (budget 0) read back from the temp file.
+      const wire = new FlakyBackend(new DirectoryBackend(remoteDir), undefined, async (key, bytes, n) => {
+        if (key.startsWith('packs/')) await sleep(Math.max(0, 60 - n * 4));
+        return bytes;
+      });
+      const remote = await Remote.fromBackend('origin', wire, cache2);
+      const r = await fetchObjects(cache2, remote, [model], { jobs: 8, maxRequest: 64 * 1024, holdBudget });
+      expect(r.requests).toBeGreaterThan(8);
+      await sameObject(model.oid);
+      expect(await readdir(cache2.tmpDir)).toEqual([]);
+    });
+  }
+
+  it('fetch rejects a manifest whose chunks are all genuine but do not make up the file', async () => {
+    const model = await modelItem(cache1);
+    await push(cache1, remote1, [model], PUSH);
+    const file = path.join(remoteDir, remoteKeys.manifest(model.oid));
+    const m = JSON.parse(await readFile(file, 'utf8'));
+    [m.chunks[1], m.chunks[2]] = [m.chunks[2], m.chunks[1]];
+    await chmod(file, 0o644);
+    await writeFile(file, JSON.stringify(m) + '\n');
+    const err = await rejection(fetchObjects(cache2, remote2, [model], FETCH));
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).message).toContain('does not match its oid');
+    expect(await cachedFiles(cache2)).toEqual([]);
+    expect(await readdir(cache2.tmpDir)).toEqual([]);
+  });
+
   it('fetch rejects a corrupted single-chunk file of a directory', async () => {
     const { item: data, entries } = await dataDir(cache1);
     await push(cache1, remote1, [data], PUSH);
