@@ -4,6 +4,7 @@ import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { toFileOid } from '../util/oid.js';
 import { NotFoundError } from '../errors.js';
+import { missingFiles } from '../store/missing-files.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './state.js';
@@ -97,12 +98,7 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
   let tree: TreeEntry[] | undefined;
   try {
     tree = await repo.cache.readTree(p.oid);
-    for (const e of tree) {
-      if (!(await repo.cache.hasFile(e.oid))) {
-        item.cache = 'missing';
-        break;
-      }
-    }
+    if (missingFiles(repo.cache, tree.map((e) => e.oid)).size > 0) item.cache = 'missing';
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
     item.cache = 'missing';
