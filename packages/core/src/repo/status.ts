@@ -112,6 +112,9 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     return item;
   }
   const ws = await dirEntries(repo, t.abs, t.path, state);
+  // Both lists are in canonical order: equal entries mean equal tree text, so the
+  // verified cached tree answers without serializing and hashing the workspace's.
+  if (tree && sameEntries(tree, ws)) return item;
   const oid = toFileOid(await blake3Hex(Buffer.from(serializeTree(ws))));
   if (oid === p.oid) return item;
   item.workspace = 'modified';
@@ -129,4 +132,14 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     item.changes = changes;
   }
   return item;
+}
+
+function sameEntries(a: readonly TreeEntry[], b: readonly TreeEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.path !== y.path || x.oid !== y.oid || x.size !== y.size || x.mode !== y.mode) return false;
+  }
+  return true;
 }

@@ -1,6 +1,6 @@
 import { lstat, realpath, stat } from 'node:fs/promises';
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import { hashPath } from '../hash/hash-file.js';
 import { relPathProblem, type TreeEntry } from '../store/tree.js';
@@ -80,11 +80,13 @@ export async function listDirFiles(repo: Repo, absDir: string): Promise<DirFile[
   // entries. Only symbolic links take the slower path that checks where they lead.
   const walk = async (dir: string, prefix: string): Promise<void> => {
     const ents = readdirSync(dir, { withFileTypes: true });
+    const base = dir.endsWith(sep) ? dir : dir + sep;
     for (const ent of ents) {
       const name = ent.name;
-      const abs = join(dir, name);
+      const abs = base + name;
       const rel = prefix ? `${prefix}/${name}` : name;
-      const problem = relPathProblem(rel);
+      // `prefix` was checked one level up, so checking the new component is enough.
+      const problem = relPathProblem(name);
       if (problem) throw new UsageError(`cannot track ${JSON.stringify(abs)}: ${problem}`, { hint: 'rename the file' });
       if (ent.isDirectory()) {
         await walk(abs, rel);
@@ -123,7 +125,8 @@ export async function dirEntries(repo: Repo, absDir: string, relDir: string, sta
   const files = await listDirFiles(repo, absDir);
   const entries: TreeEntry[] = [];
   for (const f of files) {
-    const oid = await workspaceOid(f.abs, `${relDir}/${f.path}`, f.st, state, onProgress);
+    const rel = `${relDir}/${f.path}`;
+    const oid = state.lookup(rel, f.st) ?? (await workspaceOid(f.abs, rel, f.st, state, onProgress));
     entries.push({ path: f.path, oid, size: f.st.size, mode: f.mode });
   }
   return entries;

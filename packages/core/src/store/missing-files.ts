@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import type { Cache } from './cache.js';
 
 /** Oids sharing a fan-out directory from which one listing is cheaper than a stat each. */
@@ -14,16 +14,19 @@ const LIST_AT = 4;
  * Read-only; idempotent.
  */
 export function missingFiles(cache: Cache, oids: Iterable<string>): Set<string> {
+  // Grouped by fan-out directory (the first two hex digits); cache.filePath validates
+  // every oid once, and its layout is `files/<2 hex>/<62 hex>`.
   const byDir = new Map<string, string[]>();
   for (const oid of new Set(oids)) {
-    const dir = dirname(cache.filePath(oid));
-    const group = byDir.get(dir);
+    const key = oid.slice(3, 5);
+    const group = byDir.get(key);
     if (group) group.push(oid);
-    else byDir.set(dir, [oid]);
+    else byDir.set(key, [oid]);
   }
   const missing = new Set<string>();
-  for (const [dir, group] of byDir) {
+  for (const group of byDir.values()) {
     if (group.length >= LIST_AT) {
+      const dir = dirname(cache.filePath(group[0]!));
       let names: Set<string>;
       try {
         names = new Set(readdirSync(dir));
@@ -31,7 +34,8 @@ export function missingFiles(cache: Cache, oids: Iterable<string>): Set<string> 
         if (!isAbsent(err)) throw err;
         names = new Set();
       }
-      for (const oid of group) if (!names.has(basename(cache.filePath(oid)))) missing.add(oid);
+      // Names are compared, never opened: an oid that is not well formed is just absent.
+      for (const oid of group) if (!names.has(oid.slice(5))) missing.add(oid);
       continue;
     }
     for (const oid of group) {
