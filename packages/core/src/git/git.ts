@@ -1,16 +1,17 @@
-import { simpleGit, type SimpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
+import { loadSimpleGit } from './load-simple-git.js';
 import { resolve as resolvePath } from 'node:path';
 import { GitError, NotAGitRepoError } from '../errors.js';
 
 /** A git client rooted at `dir` (simple-git stays inside this module). */
-function client(dir: string): SimpleGit {
-  return simpleGit({ baseDir: dir, binary: 'git', maxConcurrentProcesses: 4, trimmed: false });
+async function client(dir: string): Promise<SimpleGit> {
+  return (await loadSimpleGit())({ baseDir: dir, binary: 'git', maxConcurrentProcesses: 4, trimmed: false });
 }
 
 /** The top level of the git work tree containing `dir`, or undefined if none. */
 export async function gitTopLevel(dir: string): Promise<string | undefined> {
   try {
-    const out = await client(dir).revparse(['--show-toplevel']);
+    const out = await (await client(dir)).revparse(['--show-toplevel']);
     return out.trim() || undefined;
   } catch {
     return undefined;
@@ -30,7 +31,7 @@ export async function resolveRev(dir: string, rev: string): Promise<string> {
     new GitError(`unknown git revision ${JSON.stringify(rev)}`, { hint: 'use a branch, tag or commit that exists (see `git log`)', cause });
   let commit: string;
   try {
-    commit = (await client(dir).revparse(['--verify', '--quiet', `${rev}^{commit}`])).trim();
+    commit = (await (await client(dir)).revparse(['--verify', '--quiet', `${rev}^{commit}`])).trim();
   } catch (err) {
     throw unknown(err);
   }
@@ -47,7 +48,7 @@ export async function resolveRev(dir: string, rev: string): Promise<string> {
  */
 export async function pointersAt(top: string, rev: string, prefix: string): Promise<Map<string, string>> {
   const commit = await resolveRev(top, rev);
-  const git = client(top);
+  const git = await client(top);
   const out = new Map<string, string>();
   for (const [path, oid] of await pointerBlobsAt(top, commit, prefix)) out.set(path, await git.raw(['cat-file', 'blob', oid]));
   return out;
@@ -58,7 +59,7 @@ export async function pointersAt(top: string, rev: string, prefix: string): Prom
  * level; '' for all), by path relative to the top level. Read-only.
  */
 export async function pointerBlobsAt(top: string, commit: string, prefix: string): Promise<Map<string, string>> {
-  const listing = await client(top).raw(['ls-tree', '-r', '-z', '--full-tree', commit, ...(prefix ? ['--', prefix] : [])]);
+  const listing = await (await client(top)).raw(['ls-tree', '-r', '-z', '--full-tree', commit, ...(prefix ? ['--', prefix] : [])]);
   const out = new Map<string, string>();
   for (const rec of listing.split('\0')) {
     if (!rec) continue;
@@ -72,7 +73,7 @@ export async function pointerBlobsAt(top: string, commit: string, prefix: string
 
 /** Names and fetch URLs of the git remotes of the repository at `dir`. */
 export async function gitRemotes(dir: string): Promise<Array<{ name: string; url: string }>> {
-  const remotes = await client(dir).getRemotes(true);
+  const remotes = await (await client(dir)).getRemotes(true);
   return remotes.map((r) => ({ name: r.name, url: r.refs.fetch }));
 }
 
@@ -84,7 +85,7 @@ function literal(path: string): string {
 /** Run git; a failure becomes a GitError quoting git's last lines and naming the command. */
 async function run(dir: string, args: readonly string[], what: string, hint?: string): Promise<string> {
   try {
-    return await client(dir).raw([...args]);
+    return await (await client(dir)).raw([...args]);
   } catch (err) {
     const text = String((err as Error).message ?? err)
       .split('\n')
@@ -100,7 +101,7 @@ async function run(dir: string, args: readonly string[], what: string, hint?: st
 export async function isValidRefName(dir: string, ref: string): Promise<boolean> {
   // git exits 1 silently for a bad name, and simple-git only rejects when git writes
   // to stderr: --normalize prints the name when (and only when) it is valid.
-  const out = await client(dir)
+  const out = await (await client(dir))
     .raw(['check-ref-format', '--normalize', ref])
     .catch(() => '');
   return out.trim() === ref;
@@ -108,7 +109,7 @@ export async function isValidRefName(dir: string, ref: string): Promise<boolean>
 
 /** The commit HEAD names, or undefined before the first commit. */
 export async function headCommit(dir: string): Promise<string | undefined> {
-  const out = await client(dir)
+  const out = await (await client(dir))
     .raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])
     .catch(() => '');
   return out.trim() || undefined;
@@ -116,7 +117,7 @@ export async function headCommit(dir: string): Promise<string | undefined> {
 
 /** Whether the tag `name` exists (lightweight or annotated). */
 export async function tagExists(dir: string, name: string): Promise<boolean> {
-  const out = await client(dir)
+  const out = await (await client(dir))
     .raw(['rev-parse', '--verify', '--quiet', `refs/tags/${name}`])
     .catch(() => '');
   return out.trim() !== '';

@@ -1,10 +1,11 @@
-import { simpleGit, type SimpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
+import { loadSimpleGit } from './load-simple-git.js';
 import { GitError } from '../errors.js';
 import { headCommit } from './git.js';
 
 /** A git client rooted at `dir` (simple-git stays inside the git module). */
-function client(dir: string): SimpleGit {
-  return simpleGit({ baseDir: dir, binary: 'git', maxConcurrentProcesses: 4, trimmed: false });
+async function client(dir: string): Promise<SimpleGit> {
+  return (await loadSimpleGit())({ baseDir: dir, binary: 'git', maxConcurrentProcesses: 4, trimmed: false });
 }
 
 /**
@@ -34,7 +35,7 @@ export interface CommitInfo {
  */
 export async function commitsTouching(top: string, path: string, opts: { maxCount?: number } = {}): Promise<CommitInfo[]> {
   if ((await headCommit(top)) === undefined) return [];
-  const out = await client(top).raw([
+  const out = await (await client(top)).raw([
     'log',
     '--no-color',
     '--format=%H%x00%aI%x00%an%x00%ae%x00%s%x00',
@@ -61,7 +62,7 @@ export async function commitsTouching(top: string, path: string, opts: { maxCoun
  * `git tag --points-at COMMIT` lists). Names within a commit are sorted. Read-only.
  */
 export async function tagsByCommit(top: string): Promise<Map<string, string[]>> {
-  const out = await client(top).raw(['for-each-ref', '--format=%(objectname)%00%(*objectname)%00%(refname:strip=2)', 'refs/tags']);
+  const out = await (await client(top)).raw(['for-each-ref', '--format=%(objectname)%00%(*objectname)%00%(refname:strip=2)', 'refs/tags']);
   const map = new Map<string, string[]>();
   for (const line of out.split('\n')) {
     if (!line) continue;
@@ -76,7 +77,7 @@ export async function tagsByCommit(top: string): Promise<Map<string, string[]>> 
 /** The text of blob `oid`. Throws GitError if it is not a blob of this repository. */
 export async function readBlob(top: string, oid: string): Promise<string> {
   try {
-    return await client(top).raw(['cat-file', 'blob', oid]);
+    return await (await client(top)).raw(['cat-file', 'blob', oid]);
   } catch (err) {
     throw new GitError(`cannot read git object ${oid}`, { cause: err, hint: 'the repository may be shallow or damaged; try `git fetch --unshallow` or `git fsck`' });
   }
@@ -87,7 +88,7 @@ export async function readBlob(top: string, oid: string): Promise<string> {
  * commit has no file there. `commit` should be a resolved commit id. Read-only.
  */
 export async function fileAt(top: string, commit: string, path: string): Promise<string | undefined> {
-  const git = client(top);
+  const git = await client(top);
   // `<commit>:<path>` takes the path literally; --quiet makes a missing one empty output.
   const oid = (await git.raw(['rev-parse', '--verify', '--quiet', `${commit}:${path}`])).trim();
   if (!oid) return undefined;
@@ -103,7 +104,7 @@ export async function fileAt(top: string, commit: string, path: string): Promise
  */
 export async function uncommittedPaths(top: string, paths: readonly string[]): Promise<string[]> {
   if (paths.length === 0) return [];
-  const out = await client(top).raw(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames', '--', ...paths.map(literal)]);
+  const out = await (await client(top)).raw(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames', '--', ...paths.map(literal)]);
   const found = new Set<string>();
   for (const rec of out.split('\0')) {
     if (rec.length > 3) found.add(rec.slice(3));
@@ -117,7 +118,7 @@ export async function uncommittedPaths(top: string, paths: readonly string[]): P
  */
 export async function requireIdentity(top: string): Promise<void> {
   try {
-    await client(top).raw(['var', 'GIT_COMMITTER_IDENT']);
+    await (await client(top)).raw(['var', 'GIT_COMMITTER_IDENT']);
   } catch (err) {
     throw new GitError('git does not know who you are, so cpv cannot commit', {
       cause: err,
@@ -132,7 +133,7 @@ export async function requireIdentity(top: string): Promise<void> {
  * Returns the new commit id. Throws GitError when git refuses (a hook, no identity).
  */
 export async function commitPaths(top: string, paths: readonly string[], message: string): Promise<string> {
-  const git = client(top);
+  const git = await client(top);
   const specs = paths.map(literal);
   try {
     await git.raw(['add', '--', ...specs]);

@@ -1,12 +1,13 @@
 import { open, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { simpleGit, type SimpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
+import { loadSimpleGit } from './load-simple-git.js';
 import { ConfigError, NotFoundError, RemoteError, UsageError } from '../errors.js';
 import { gitRemotes, requireGit } from './git.js';
 
 /** A git client rooted at `dir` that may read and write `core.sshCommand` (simple-git guards it). */
-function client(dir: string): SimpleGit {
-  return simpleGit({ baseDir: dir, binary: 'git', maxConcurrentProcesses: 4, trimmed: false, unsafe: { allowUnsafeSshCommand: true } });
+async function client(dir: string): Promise<SimpleGit> {
+  return (await loadSimpleGit())({ baseDir: dir, binary: 'git', maxConcurrentProcesses: 4, trimmed: false, unsafe: { allowUnsafeSshCommand: true } });
 }
 
 /** How a git remote URL reaches the repository. */
@@ -192,7 +193,7 @@ export async function probeGitUrl(dir: string, url: string, opts: { sshCommand: 
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !NOT_FOR_PROBE.has(k.toUpperCase())) env[k] = v;
   env.GIT_TERMINAL_PROMPT = '0';
   env.GIT_SSH_COMMAND = `${opts.sshCommand} -o BatchMode=yes -o ConnectTimeout=${connectTimeout}`;
-  const git = simpleGit({
+  const git = (await loadSimpleGit())({
     baseDir: dir,
     timeout: { block: opts.timeoutMs },
     // The user's own config locations, proxy and ssh settings shape how git reaches the
@@ -279,7 +280,7 @@ export async function setupGitRemote(opts: GitRemoteSetupOptions): Promise<GitRe
   }
   if (key !== undefined) await checkSshKey(key);
   const top = await requireGit(opts.cwd);
-  const git = client(top);
+  const git = await client(top);
   const warnings: string[] = [];
 
   const previous = (await gitRemotes(top)).find((r) => r.name === name)?.url;
@@ -327,7 +328,7 @@ export async function checkGitRemote(
   opts: { timeoutMs?: number; env?: Record<string, string | undefined> } = {},
 ): Promise<{ message: string; hint: string } | undefined> {
   const env = opts.env ?? process.env;
-  const configured = (await simpleGit({ baseDir: dir }).raw(['config', '--get', 'core.sshCommand']).catch(() => '')).trim() || undefined;
+  const configured = (await (await loadSimpleGit())({ baseDir: dir }).raw(['config', '--get', 'core.sshCommand']).catch(() => '')).trim() || undefined;
   const sshCommand = env.GIT_SSH_COMMAND || configured || 'ssh';
   const failure = await probeGitUrl(dir, remote.url, { sshCommand, timeoutMs: opts.timeoutMs ?? 20_000, env });
   if (failure === undefined) return undefined;

@@ -1,7 +1,6 @@
 import { lstat, realpath } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import fg from 'fast-glob';
 import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { isValidArtifactName, isValidMetaKey, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
@@ -129,6 +128,8 @@ async function expandPaths(repo: Repo, cwd: string, paths: readonly string[]): P
   for (const p of paths) {
     // A name with glob characters that exists literally (`w[v2].bin`) means itself.
     if (hasGlob(p) && !(await pathExists(resolve(cwd, p)))) {
+      // Loaded on first use: most commands never expand a glob, and start-up counts.
+      const { default: fg } = await import('fast-glob');
       const matches = await fg(p, { cwd, dot: false, onlyFiles: false, absolute: true, ignore: ['**/.git/**', '**/.cpv/**', `**/*${POINTER_SUFFIX}`] });
       if (matches.length === 0) throw new NotFoundError(`no file matches ${JSON.stringify(p)}`);
       out.push(...matches.map((m) => resolve(m)).sort());

@@ -12,6 +12,7 @@ import { TaskGroup } from '../util/task-group.js';
 import { resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 import { withRepoLock } from './lock.js';
+import { missingFiles } from '../store/missing-files.js';
 import { StatCache } from './state.js';
 import { listDirFiles, statTracked, workspaceOid, type DirFile } from './workspace.js';
 
@@ -166,8 +167,9 @@ async function checkoutLocked(repo: Repo, opts: CheckoutOptions): Promise<Checko
       rmSync(op.abs, { force: true, recursive: true });
       state.forget(op.rel);
     }
+    const made = new Set<string>();
     for (const op of writes) {
-      place(staged.get(op)!, op.abs);
+      place(staged.get(op)!, op.abs, made);
       staged.delete(op);
       state.record(op.rel, statSync(op.abs), op.oid!);
     }
@@ -235,8 +237,10 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
   } else if (lst) {
     present = new Map((await listDirFiles(repo, t.abs)).map((f) => [f.path, f]));
   }
+  // One listing per fan-out directory instead of a stat per file.
+  const absent = missingFiles(repo.cache, wanted.map((e) => e.oid));
   for (const e of wanted) {
-    if (!(await repo.cache.hasFile(e.oid))) missing.push(`${t.path}/${e.path}`);
+    if (absent.has(e.oid)) missing.push(`${t.path}/${e.path}`);
     const rel = `${t.path}/${e.path}`;
     const abs = join(t.abs, ...e.path.split('/'));
     const f = present.get(e.path);
@@ -281,11 +285,15 @@ function copyFirst(links: LinkState): boolean {
 /**
  * Move a staged file onto `dest`: a rename, replacing a file or an empty directory
  * (the plan only replaces what is cached or forced); a copy if `dest` is on another
- * filesystem (a tracked directory that is a mount point).
+ * filesystem (a tracked directory that is a mount point). `made` holds directories
+ * this checkout already created or found.
  */
-function place(tmp: string, dest: string): void {
+function place(tmp: string, dest: string, made: Set<string>): void {
+  const dir = dirname(dest);
   try {
-    mkdirSync(dirname(dest), { recursive: true });
+    // Once per directory: thousands of small files share a few directories.
+    if (!made.has(dir)) mkdirSync(dir, { recursive: true });
+    made.add(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;

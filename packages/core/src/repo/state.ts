@@ -28,7 +28,12 @@ export class StatCache {
       const o = JSON.parse(await readFile(sc.file, 'utf8')) as { version?: number; files?: Record<string, Entry> };
       if (o.version === 1 && o.files && typeof o.files === 'object') {
         // Keep only well-formed entries: a damaged one must cost a rehash, nothing more.
-        sc.entries = new Map(Object.entries(o.files).filter(([, e]) => Array.isArray(e) && e.length === 4 && e.slice(0, 3).every((n) => typeof n === 'number') && typeof e[3] === 'string' && isFileOid(e[3])));
+        // A plain loop: tens of thousands of entries load on every status.
+        for (const [path, e] of Object.entries(o.files)) {
+          if (Array.isArray(e) && e.length === 4 && typeof e[0] === 'number' && typeof e[1] === 'number' && typeof e[2] === 'number' && typeof e[3] === 'string' && isFileOid(e[3])) {
+            sc.entries.set(path, e);
+          }
+        }
       }
     } catch {
       // Absent or damaged: start empty; the cost is rehashing.

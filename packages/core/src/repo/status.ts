@@ -4,6 +4,7 @@ import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { toFileOid } from '../util/oid.js';
 import { NotFoundError } from '../errors.js';
+import { missingFiles } from '../store/missing-files.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './state.js';
@@ -97,12 +98,7 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
   let tree: TreeEntry[] | undefined;
   try {
     tree = await repo.cache.readTree(p.oid);
-    for (const e of tree) {
-      if (!(await repo.cache.hasFile(e.oid))) {
-        item.cache = 'missing';
-        break;
-      }
-    }
+    if (missingFiles(repo.cache, tree.map((e) => e.oid)).size > 0) item.cache = 'missing';
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
     item.cache = 'missing';
@@ -116,6 +112,9 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     return item;
   }
   const ws = await dirEntries(repo, t.abs, t.path, state);
+  // Both lists are in canonical order: equal entries mean equal tree text, so the
+  // verified cached tree answers without serializing and hashing the workspace's.
+  if (tree && sameEntries(tree, ws)) return item;
   const oid = toFileOid(await blake3Hex(Buffer.from(serializeTree(ws))));
   if (oid === p.oid) return item;
   item.workspace = 'modified';
@@ -133,4 +132,14 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     item.changes = changes;
   }
   return item;
+}
+
+function sameEntries(a: readonly TreeEntry[], b: readonly TreeEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.path !== y.path || x.oid !== y.oid || x.size !== y.size || x.mode !== y.mode) return false;
+  }
+  return true;
 }

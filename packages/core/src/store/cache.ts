@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FormatError, IntegrityError, NotFoundError } from '../errors.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
@@ -8,7 +8,7 @@ import { scanBytes, scanFile, type ScanResult } from '../chunk/scan.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { hashPath } from '../hash/hash-file.js';
 import { fanout, oidHex, shortOid, toFileOid } from '../util/oid.js';
-import { fsyncDir, pathExists, syncFs, writeAtomic } from '../util/fs-atomic.js';
+import { fsyncDir, pathExists, syncFs, writeAtomic, writeExclusiveSync } from '../util/fs-atomic.js';
 import { parseLocalManifest, serializeObject, type ChunkRef, type LocalManifest } from './manifest.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
 
@@ -49,6 +49,8 @@ export class Cache {
   readonly tmpDir: string;
   /** Objects written without fsync, awaiting `sync()`. */
   private unsynced: string[] = [];
+  private smallTmpPrefix: string | undefined;
+  private smallTmpSeq = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -150,12 +152,27 @@ export class Cache {
   /**
    * Store a whole file held in memory that the caller has verified hashes to `oid`.
    * Durability is deferred to `sync()`. Returns false if the object was already there.
+   * Synchronous file calls (one stat, then temp write and link for a new object): for
+   * thousands of small objects, thread-pool round trips cost more than the IO.
    */
   async putVerified(oid: string, bytes: Uint8Array): Promise<boolean> {
-    await this.dropIfTruncated(oid, bytes.length);
-    const written = await writeAtomic(this.filePath(oid), bytes, { exclusive: true, tmpDir: this.tmpDir, durable: false });
-    if (written === 'written') this.unsynced.push(this.filePath(oid));
+    const dest = this.filePath(oid);
+    const have = statSync(dest, { throwIfNoEntry: false });
+    if (have !== undefined) {
+      if (have.size === bytes.length) return false;
+      // A wrong size can only be the remains of a write that a crash cut short before
+      // it was made durable: remove it so it is written again.
+      rmSync(dest, { force: true });
+    }
+    const written = writeExclusiveSync(dest, bytes, this.smallTmpPath(), 0o444);
+    if (written === 'written') this.unsynced.push(dest);
     return written === 'written';
+  }
+
+  /** A unique temp name for a small object: a per-cache random prefix and a counter. */
+  private smallTmpPath(): string {
+    this.smallTmpPrefix ??= `.tmp-${process.pid}-${randomBytes(6).toString('hex')}-`;
+    return join(this.tmpDir, `${this.smallTmpPrefix}${this.smallTmpSeq++}`);
   }
 
   /**
@@ -167,15 +184,6 @@ export class Cache {
     const files = this.unsynced;
     this.unsynced = [];
     await syncFs(this.dir, files);
-  }
-
-  /**
-   * An object whose size is wrong can only be the remains of a write that a crash
-   * cut short before it was made durable: remove it so it is written again.
-   */
-  private async dropIfTruncated(oid: string, size: number): Promise<void> {
-    const have = await this.fileSize(oid);
-    if (have !== undefined && have !== size) await rm(this.filePath(oid), { force: true });
   }
 
   /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seededBytes } from '../testing/seeded.js';
-import { fsyncDir, pathExists, removeIfExists, writeAtomic } from './fs-atomic.js';
+import { fsyncDir, pathExists, removeIfExists, writeAtomic, writeExclusiveSync } from './fs-atomic.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -188,5 +188,31 @@ describe('fsyncDir', () => {
     await fsyncDir(dir);
     await fsyncDir(dir);
     await expect(fsyncDir(path.join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('writeExclusiveSync', () => {
+  it('writes read-only content, creating the temp and final directories, and leaves no temp file', async () => {
+    const file = path.join(dir, 'files', 'ab', 'obj');
+    const tmp = path.join(dir, 'tmp', 't1');
+    const data = seededBytes(3, 5000);
+    expect(writeExclusiveSync(file, data, tmp)).toBe('written');
+    expect((await readFile(file)).equals(data)).toBe(true);
+    expect((await stat(file)).mode & 0o777).toBe(0o444);
+    expect(await readdir(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('returns "exists" and keeps the old content when the final name is taken', async () => {
+    const file = path.join(dir, 'obj');
+    await writeFile(file, 'old');
+    expect(writeExclusiveSync(file, seededBytes(4, 10), path.join(dir, 't2'))).toBe('exists');
+    expect(await readFile(file, 'utf8')).toBe('old');
+    expect(await readdir(dir)).toEqual(['obj']);
+  });
+
+  it('throws and leaves no temp file when the final directory cannot be created', async () => {
+    await writeFile(path.join(dir, 'f'), 'a file in the way');
+    expect(() => writeExclusiveSync(path.join(dir, 'f', 'sub', 'obj'), seededBytes(5, 10), path.join(dir, 't3'))).toThrow();
+    expect((await readdir(dir)).sort()).toEqual(['f']);
   });
 });

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { closeSync, fchmodSync, linkSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /** Options of {@link writeAtomic}. */
@@ -116,6 +117,80 @@ export async function writeAtomic(
     // The original error is what the caller needs; a temp file that cannot be removed
     // is harmless by design (never listed, swept with the temp directory).
     await removeIfExists(tmpPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * {@link writeAtomic} with `exclusive` and `durable: false` for a small object held in
+ * memory, in synchronous calls: open the temp file, write, chmod, close, link onto the
+ * final name, unlink the temp. For thousands of small objects the thread-pool round
+ * trips of the asynchronous version cost more than the IO itself. Missing parent
+ * directories of `tmpPath` and `finalPath` are created on the first ENOENT only, so a
+ * caller writing many objects pays for no mkdir once the directories exist.
+ *
+ * Guarantees: 'written' means `finalPath` holds exactly `data` with permission bits
+ * `mode`; 'exists' means a file was already there and was left untouched. Readers
+ * never see a partial file under `finalPath`. Not durable: the caller must make the
+ * filesystem durable (`syncFs`) before publishing anything that references the file.
+ * `tmpPath` must be unique to this call and on the same filesystem as `finalPath`.
+ * Throws any fs error; on failure the temp file is removed (best effort) and
+ * `finalPath` is unchanged. Idempotent for identical content.
+ */
+export function writeExclusiveSync(finalPath: string, data: Uint8Array, tmpPath: string, mode = 0o444): 'written' | 'exists' {
+  let fd: number;
+  try {
+    fd = openSync(tmpPath, 'wx', 0o600);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    mkdirSync(path.dirname(tmpPath), { recursive: true });
+    fd = openSync(tmpPath, 'wx', 0o600);
+  }
+  try {
+    try {
+      let done = 0;
+      while (done < data.byteLength) done += writeSync(fd, data, done, data.byteLength - done);
+      fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
+    let outcome: 'linked' | 'exists' | 'unsupported';
+    try {
+      outcome = linkExclusiveSync(tmpPath, finalPath);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(finalPath), { recursive: true });
+      outcome = linkExclusiveSync(tmpPath, finalPath);
+    }
+    if (outcome === 'unsupported') {
+      // No hard links: check, then rename (identical content if another writer won).
+      if (statSync(finalPath, { throwIfNoEntry: false }) !== undefined) {
+        unlinkSync(tmpPath);
+        return 'exists';
+      }
+      renameSync(tmpPath, finalPath);
+      return 'written';
+    }
+    unlinkSync(tmpPath);
+    return outcome === 'linked' ? 'written' : 'exists';
+  } catch (err) {
+    try {
+      unlinkSync(tmpPath);
+    } catch {
+      // Already gone, or harmless: a stray temp file is never listed.
+    }
+    throw err;
+  }
+}
+
+function linkExclusiveSync(tmpPath: string, finalPath: string): 'linked' | 'exists' | 'unsupported' {
+  try {
+    linkSync(tmpPath, finalPath);
+    return 'linked';
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EEXIST') return 'exists';
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return 'unsupported';
     throw err;
   }
 }
