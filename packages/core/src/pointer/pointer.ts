@@ -41,6 +41,34 @@ export function trackedNameOf(pointerFileName: string): string | undefined {
   return pointerFileName.slice(0, -POINTER_SUFFIX.length);
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of a pointer file's bytes. Throws PointerParseError naming `file` and the
+ * line when they are not valid UTF-8: a pointer is YAML text, and replacing bad bytes
+ * would silently change the metadata it carries.
+ */
+export function decodePointer(bytes: Uint8Array, file: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    // Newlines never occur inside a multi-byte sequence: the first bad line is the culprit.
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        STRICT_UTF8.decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new PointerParseError(file, 'not valid UTF-8 text', line);
+  }
+}
+
 /**
  * Parse pointer text. Pure: `file` names the pointer in messages; `pointerName` (default:
  * the last component of `file`) is the pointer's own file name, which `path` must match.

@@ -1,6 +1,6 @@
-import { lstat, realpath } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import fg from 'fast-glob';
 import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
@@ -14,7 +14,7 @@ import type { ProgressEvent } from '../transfer/types.js';
 import { findTracking, hasGlob, ignoreInGit, readPointer, toRel, writePointer } from './pointers.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './state.js';
-import { hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
+import { assertRealParent, hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
 
 export interface AddOptions {
   /** Directory the paths are relative to. */
@@ -123,12 +123,7 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
   // The pointer and .gitignore are written next to the path: its directory must
   // really be inside the repository (not reached through a symbolic link that leaves
   // it or leads into .git or .cpv).
-  const realRoot = await realpath(repo.root);
-  const realParent = await realpath(dirname(abs)).catch(() => dirname(abs));
-  const realTop = toRel(realRoot, realParent).split('/')[0];
-  if (!isInside(realRoot, realParent) || realTop === '.git' || realTop === '.cpv') {
-    throw new UsageError(`${rel} is reached through a symbolic link to ${realParent}, outside the workspace`, { hint: 'add files from inside the repository itself' });
-  }
+  await assertRealParent(repo, abs, rel);
   // The name goes into a pointer and a .gitignore line: it must be one cpv can record.
   const name = basename(abs);
   const problem = relPathProblem(name);
