@@ -192,6 +192,17 @@ describe('pointers cpv must not follow', () => {
     expect((err as PointerParseError).message).toBe('x\uFFFD.bin.cpv: the file name is not valid UTF-8');
   });
 
+  it('readPointer refuses a pointer that is a symbolic link', async () => {
+    await put('m.bin', 'm');
+    await add(repo, { cwd: dir, paths: ['m.bin'] });
+    await put('real.cpv', await readFile(path.join(dir, 'm.bin.cpv'), 'utf8'));
+    await rm(path.join(dir, 'm.bin.cpv'));
+    await symlink(path.join(dir, 'real.cpv'), path.join(dir, 'm.bin.cpv'));
+    const err = await rejection(resolveTargets(repo, dir, ['m.bin']));
+    expect(err).toBeInstanceOf(PointerParseError);
+    expect((err as PointerParseError).message).toBe('m.bin.cpv: is a symbolic link; a pointer must be a regular file');
+  });
+
   it('resolveTargets refuses a pointer reached through a symbolic link that leaves the repository', async () => {
     await put('m.bin', 'm');
     await add(repo, { cwd: dir, paths: ['m.bin'] });

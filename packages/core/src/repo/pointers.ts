@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { NotFoundError, PointerParseError, UsageError } from '../errors.js';
 import { decodePointer, parsePointer, POINTER_SUFFIX, serializePointer, trackedNameOf, type Pointer } from '../pointer/pointer.js';
@@ -39,7 +39,9 @@ export async function readPointer(repo: Repo, pointerRel: string): Promise<Point
   const abs = join(repo.root, pointerRel);
   let text: string;
   try {
-    const st = await stat(abs);
+    // Never followed: a link could make a pointer out of any file on the machine.
+    const st = await lstat(abs);
+    if (st.isSymbolicLink()) throw new PointerParseError(pointerRel, 'is a symbolic link; a pointer must be a regular file', undefined, { hint: `replace ${pointerRel} with the pointer file itself (e.g. \`git checkout -- ${pointerRel}\`)` });
     if (!st.isFile()) throw new PointerParseError(pointerRel, 'not a regular file');
     if (st.size > 64 * 1024) throw new PointerParseError(pointerRel, `pointer is ${st.size} bytes; a pointer is a small YAML file, this is not one`);
     text = decodePointer(await readFile(abs), pointerRel);
