@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PointerParseError } from '../errors.js';
 import { decodePointer, isValidArtifactName, MAX_POINTER_BYTES, parsePointer, serializePointer, trackedNameOf, type Pointer } from './pointer.js';
 
@@ -144,6 +144,22 @@ describe('parsePointer rejects', () => {
     const e = parseError(text({}, '1: x\n'));
     expect(e.line).toBe(7);
     expect(e.message).toContain('keys must be plain strings');
+  });
+
+  it('a key that is a collection, without a warning on stderr', () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    try {
+      const e = parseError(text({}, '? [a, b]\n: 1\n'));
+      expect(e.line).toBe(7);
+      expect(e.message).toContain('keys must be plain strings');
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('an unsafe integer size, quoted as written (not as rounded)', () => {
+    expect(parseError(text({ size: '9007199254740993' })).message).toContain('got "9007199254740993"');
   });
 
   it.each(['version', 'kind', 'path', 'type', 'oid', 'size'])('a missing %s', (key) => {

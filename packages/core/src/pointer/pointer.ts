@@ -104,11 +104,14 @@ export function parsePointer(text: string, file: string, pointerName: string = b
     },
   });
   if (aliasAt !== undefined) throw new PointerParseError(file, 'YAML aliases (*name) are not allowed in a pointer', lineCounter.linePos(aliasAt).line);
+  // Keys first: converting a mapping with a collection as a key would warn on stderr.
+  for (const pair of contents.items) {
+    if (!isScalar(pair.key) || typeof pair.key.value !== 'string') throw new PointerParseError(file, 'keys must be plain strings', lineOf(pair));
+  }
   const js = doc.toJS({ maxAliasCount: 0 }) as Record<string, unknown>;
   const values = new Map<string, { value: unknown; line: number | undefined }>();
   for (const pair of contents.items) {
-    const key = isScalar(pair.key) ? pair.key.value : undefined;
-    if (typeof key !== 'string') throw new PointerParseError(file, 'keys must be plain strings', lineOf(pair));
+    const key = (pair.key as { value: string }).value;
     if (!KNOWN_KEYS.has(key)) {
       throw new PointerParseError(file, `unknown key "${key}" (expected one of ${KEY_ORDER.join(', ')})`, lineOf(pair));
     }
@@ -116,7 +119,8 @@ export function parsePointer(text: string, file: string, pointerName: string = b
     // Counts must be written as plain decimal integers: `0x10`, `1e3` or `+5` parse as
     // numbers in YAML but are not what cpv writes, so a pointer using them was edited
     // by hand or by something else; reject rather than guess.
-    if (typeof value === 'number' && isScalar(pair.value) && !/^(0|[1-9][0-9]*)$/.test(String(pair.value.source ?? ''))) {
+    // A number beyond 2^53 is rounded by the parser: report what the file says.
+    if (typeof value === 'number' && isScalar(pair.value) && (!/^(0|[1-9][0-9]*)$/.test(String(pair.value.source ?? '')) || !Number.isSafeInteger(value))) {
       value = String(pair.value.source ?? value);
     }
     values.set(key, { value, line: lineOf(pair) });
