@@ -81,14 +81,17 @@ export async function readConfigFile(path: string): Promise<ConfigFile> {
   return file;
 }
 
-/** Write a config file atomically (mode 0644). */
-export async function writeConfigFile(path: string, file: ConfigFile): Promise<void> {
+/**
+ * Write a config file atomically: mode 0644, or 0600 with `private` (a file that may
+ * hold credentials, such as `.cpv/config.local`: readable by its owner only).
+ */
+export async function writeConfigFile(path: string, file: ConfigFile, opts: { private?: boolean } = {}): Promise<void> {
   const ordered: ConfigFile = { version: CONFIG_VERSION };
   if (file.chunker) ordered.chunker = file.chunker;
   if (file.core && Object.keys(file.core).length > 0) ordered.core = file.core;
   if (file.cache && Object.keys(file.cache).length > 0) ordered.cache = file.cache;
   if (file.remotes && Object.keys(file.remotes).length > 0) ordered.remotes = file.remotes;
-  await writeAtomic(path, Buffer.from(stringify(ordered, { lineWidth: 0 }), 'utf8'), { mode: 0o644 });
+  await writeAtomic(path, Buffer.from(stringify(ordered, { lineWidth: 0 }), 'utf8'), { mode: opts.private ? 0o600 : 0o644 });
 }
 
 /** Overrides that the caller (the CLI) resolved from flags and the environment. */
