@@ -88,8 +88,8 @@ describe('bad input is refused with a clear error, and nothing is written', () =
    * temp root exactly as it was.
    */
   const expectRefused = async (c: BadCase, dir: string, repo: string, where: string, runs = c.run): Promise<void> => {
-    // The stat cache (.cpv/tmp) is scratch space cpv may rewrite.
-    const everything = () => snapshotTree(dir, { exclude: (rel) => rel === 'repo/.git' || rel === 'repo/.cpv/tmp' });
+    // The stat cache (.cpv/tmp) is scratch space cpv may rewrite, and git refreshes its index.
+    const everything = () => snapshotTree(dir, { exclude: (rel) => rel === 'repo/.git/index' || rel === 'repo/.cpv/tmp' });
     const before = await everything();
     const elsewhere = await snapshotTree(root, { exclude: ['cases'] });
     for (const args of runs) {
