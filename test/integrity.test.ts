@@ -228,4 +228,132 @@ describe('integrity: corruption is detected and never reaches the workspace', ()
       expect(`b3:${await b3sum(join(y, 'copy.bin'))}`).toBe((await readPointerFile(join(x, 'copy.bin.cpv'))).oid);
     });
   });
+
+  describe('a corrupt remote manifest fails the pull, naming the file; nothing is written', () => {
+    const manifestFile = () => objectPath(join(remote, 'manifests'), modelOid);
+    type Manifest = { size: number; chunks: Array<[string, number, number, number]> };
+    const editManifest = (edit: (m: Manifest) => void) => (bytes: Buffer): Buffer => {
+      const m = JSON.parse(bytes.toString('utf8')) as Manifest;
+      edit(m);
+      return Buffer.from(JSON.stringify(m) + '\n');
+    };
+
+    it.each([
+      // Every bit of one byte flipped: the manifest is no longer valid JSON or names a malformed oid.
+      { name: 'a flipped byte', edit: (b: Buffer) => (b.writeUInt8(b[Math.floor(b.length / 2)]! ^ 0xff, Math.floor(b.length / 2)), b), code: ['FORMAT'], names: 'manifest' },
+      // Well-formed, but it names another chunk: the bytes read do not match.
+      {
+        name: 'a chunk oid changed',
+        edit: editManifest((m) => (m.chunks[1]![0] = m.chunks[1]![0].replace(/^./, (c) => (c === '0' ? '1' : '0')))),
+        code: ['INTEGRITY'],
+        names: 'chunk',
+      },
+      // Well-formed, but a chunk's location points one byte off.
+      { name: 'a chunk offset shifted', edit: editManifest((m) => (m.chunks[2]![3] += 1)), code: ['INTEGRITY'], names: 'chunk' },
+      // The size no longer matches the pointer, or the chunks.
+      { name: 'the size changed', edit: editManifest((m) => (m.size += 1)), code: ['FORMAT', 'INTEGRITY'], names: 'manifest' },
+    ])('$name', async ({ edit, code, names }) => {
+      const c = await freshClone();
+      const before = await workspace(c);
+      await tampered(manifestFile(), edit, async () => {
+        const r = await cpvJsonResult<ErrorJson>(c, ['pull']);
+        expect(r.exitCode, r.stderr).toBe(4);
+        expect(code).toContain(r.json.error.code);
+        expect(r.json.error.hint).toBeTruthy();
+        // Names the damaged record (the model's manifest), or the chunk of model.safetensors it misplaces.
+        if (names === 'manifest') expect(r.stderr).toContain(`remote manifest ${modelOid.slice(0, 15)}`);
+        else expect(r.stderr).toMatch(/chunk [0-9a-f]{12} of model\.safetensors does not match its hash/);
+        expect(r.stderr).not.toContain('internal error');
+      });
+      expect(await workspace(c)).toEqual(before);
+      expect(await verifiedCacheFiles(c)).not.toContain(modelOid);
+      expect(await listFiles(join(c, '.cpv', 'cache', 'tmp'))).toEqual([]);
+    });
+  });
+
+  it('a flipped byte in the listing of a remote tree fails the pull of the directory, naming the tree', async () => {
+    const treeFile = objectPath(join(remote, 'trees'), dataOid);
+    const c = await freshClone();
+    const before = await workspace(c);
+    await tampered(
+      treeFile,
+      (bytes) => {
+        // A byte inside the listing of the second file: the JSON stays valid.
+        const at = bytes.indexOf(`${dataset[1]}`);
+        expect(at).toBeGreaterThan(0);
+        bytes.writeUInt8(bytes[at]! ^ 0x01, at);
+        return bytes;
+      },
+      async () => {
+        const r = await cpvJsonResult<ErrorJson>(c, ['pull', 'data']);
+        expect(r.exitCode, r.stderr).toBe(4);
+        expect(r.json.error.code).toBe('INTEGRITY');
+        expect(r.stderr).toContain(`remote tree ${dataOid.slice(0, 15)} on origin is corrupt`);
+      },
+    );
+    expect(await workspace(c)).toEqual(before);
+    expect(await listFiles(join(c, '.cpv', 'cache', 'trees'))).toEqual([]);
+  });
+
+  describe('corrupt objects in the cache', () => {
+    it('a cached file: pull fails with exit 4 naming the path and the object, and changes nothing', async () => {
+      const c = await freshClone();
+      await cpvJson<PullJson>(c, ['pull']);
+      await rm(join(c, 'model.safetensors'));
+      const object = objectPath(join(c, '.cpv', 'cache', 'files'), modelOid);
+      await flipByte(object, 777);
+      const before = await workspace(c);
+      const r = await cpvJsonResult<ErrorJson>(c, ['pull']);
+      expect(r.exitCode, r.stderr).toBe(4);
+      expect(r.json.error.code).toBe('INTEGRITY');
+      expect(r.stderr).toContain(`cache object ${modelOid.slice(0, 15)} for model.safetensors is corrupt`);
+      expect(await workspace(c)).toEqual(before);
+      expect(existsSync(join(c, 'model.safetensors'))).toBe(false);
+    });
+
+    it('a cached tree: checkout and pull fail with exit 4 naming the tree, and change nothing', async () => {
+      const c = await freshClone();
+      await cpvJson<PullJson>(c, ['pull', 'data']);
+      const tree = objectPath(join(c, '.cpv', 'cache', 'trees'), dataOid);
+      await flipByte(tree, 40);
+      await rm(join(c, 'data', ...dataset[3]!.split('/')));
+      const before = await workspace(c);
+      for (const cmd of ['checkout', 'pull']) {
+        const r = await cpvJsonResult<ErrorJson>(c, [cmd, 'data']);
+        expect(r.exitCode, `${cmd}: ${r.stderr}`).toBe(4);
+        expect(r.json.error.code).toBe('INTEGRITY');
+        expect(r.stderr).toContain(`cache tree ${dataOid.slice(0, 15)} is corrupt`);
+        expect(await workspace(c)).toEqual(before);
+      }
+      // Dropping the damaged tree lets pull fetch a good one.
+      await rm(tree, { force: true });
+      await cpvJson<PullJson>(c, ['pull', 'data']);
+      expect(await listFiles(join(c, 'data'))).toEqual(dataset);
+    });
+
+    it('a cached manifest: push refuses naming it and publishes nothing; pulls stay correct', async () => {
+      const c = await freshClone();
+      await cpvJson<PullJson>(c, ['pull']);
+      await writeModel(join(c, 'tuned.safetensors'), { seed: 13, tensors: 8, bytes: 2 * MiB });
+      await cpvJson(c, ['add', 'tuned.safetensors']);
+      const tunedOid = (await readPointerFile(join(c, 'tuned.safetensors.cpv'))).oid!;
+      const manifest = objectPath(join(c, '.cpv', 'cache', 'manifests'), tunedOid);
+      await flipByte(manifest, 30);
+      const remoteBefore = await snapshotTree(remote);
+      const r = await cpvJsonResult<ErrorJson>(c, ['push']);
+      expect(r.exitCode, r.stderr).toBe(4);
+      expect(r.json.error.code).toBe('FORMAT');
+      expect(r.stderr).toContain(`cache manifest ${tunedOid.slice(0, 15)}`);
+      expect(r.json.error.hint).toMatch(/delete it/);
+      expect(await snapshotTree(remote)).toEqual(remoteBefore);
+
+      // The model's cached manifest damaged too: a pull that wants its chunks still
+      // writes only verified bytes (a damaged record only costs a download).
+      await flipByte(objectPath(join(c, '.cpv', 'cache', 'manifests'), modelOid), 30);
+      await rm(objectPath(join(c, '.cpv', 'cache', 'files'), modelOid), { force: true });
+      await rm(join(c, 'model.safetensors'));
+      await cpvJson<PullJson>(c, ['pull', 'model.safetensors']);
+      expect(`b3:${await b3sum(join(c, 'model.safetensors'))}`).toBe(modelOid);
+    });
+  });
 });

@@ -67,11 +67,13 @@ export async function snapshotTree(dir: string, opts: { exclude?: readonly strin
   const out: Record<string, string> = {};
   const ex = opts.exclude ?? [];
   const excluded = typeof ex === 'function' ? ex : (rel: string) => ex.includes(rel);
-  const walk = async (abs: string, rel: string): Promise<void> => {
-    for (const name of (await readdir(abs)).sort()) {
+  // Names are read as bytes: a name that is not UTF-8 must still be found (and shows with U+FFFD).
+  const walk = async (abs: Buffer, rel: string): Promise<void> => {
+    for (const raw of (await readdir(abs, { encoding: 'buffer' })).sort(Buffer.compare)) {
+      const name = raw.toString('utf8');
       const r = rel ? `${rel}/${name}` : name;
       if (excluded(r)) continue;
-      const p = join(abs, name);
+      const p = Buffer.concat([abs, Buffer.from('/'), raw]);
       const st = await lstat(p);
       if (st.isDirectory()) {
         out[r + '/'] = 'dir';
@@ -83,7 +85,7 @@ export async function snapshotTree(dir: string, opts: { exclude?: readonly strin
       }
     }
   };
-  await walk(dir, '');
+  await walk(Buffer.from(dir), '');
   return out;
 }
 

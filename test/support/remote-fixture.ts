@@ -6,7 +6,7 @@
 //   const remote = await s3Remote('journey', 'team/cpv');   // a fresh bucket
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
 import { cpvJson } from './cpv.js';
 import { dirBytes, listFiles, snapshotTree } from './fsutil.js';
@@ -41,6 +41,8 @@ export interface RemoteFixture {
   bytes(): Promise<number>;
   /** Size of one object. */
   size(key: string): Promise<number>;
+  /** The bytes of one object. */
+  read(key: string): Promise<Buffer>;
   /** A fingerprint of every object: equal snapshots mean nothing was added, removed or changed. */
   snapshot(): Promise<Record<string, string>>;
   /**
@@ -68,6 +70,7 @@ export async function directoryRemote(path: string): Promise<RemoteFixture> {
     keys: () => listFiles(path),
     bytes: () => dirBytes(path),
     size: async (key) => (await stat(join(path, ...key.split('/')))).size,
+    read: (key) => readFile(join(path, ...key.split('/'))),
     snapshot: () => snapshotTree(path),
     leftovers: () => listFiles(join(path, '.tmp')),
     remove: (key) => rm(join(path, ...key.split('/'))),
@@ -165,6 +168,10 @@ export async function s3Remote(bucketPrefix: string, prefix: string): Promise<Re
       const o = (await objects()).find((x) => x.key === key);
       if (!o) throw new Error(`${key} is not in ${url}`);
       return o.size;
+    },
+    async read(key) {
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: keyPrefix + key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
     },
     snapshot: async () => Object.fromEntries((await objects()).map((o) => [o.key, `${o.size}:${o.etag}`])),
     async leftovers() {

@@ -87,7 +87,10 @@ export class S3Backend implements Backend {
         httpAgent: new HttpAgent(agent),
         httpsAgent: new HttpsAgent(agent),
         connectionTimeout: 10_000,
-        requestTimeout: opts.requestTimeout ?? 120_000,
+        // An inactivity timeout on the socket: a stalled request fails with a
+        // TimeoutError, which is retried. (The handler's `requestTimeout` only logs a
+        // warning unless told to throw, and would bound whole transfers anyway.)
+        socketTimeout: opts.requestTimeout ?? 120_000,
       }),
     };
     if (opts.endpoint) config.endpoint = opts.endpoint;

@@ -245,7 +245,14 @@ describe('readConfigFile / writeConfigFile', () => {
 describe('readConfigFile type checks', () => {
   it.each([
     ['cache:\n  dir: 5\n', 'cache.dir must be a directory path'],
-    ['core:\n  jobs: many\n', 'core.jobs must be a number'],
+    ['core:\n  jobs: many\n', 'core.jobs must be an integer from 1 to 256'],
+    ['core:\n  jobs: 0\n', 'core.jobs must be an integer from 1 to 256'],
+    ['core:\n  link: []\n', 'core.link must be a non-empty list of link modes'],
+    ['core:\n  link: [teleport]\n', 'core.link must be a list of reflink, hardlink, symlink, copy; "teleport" is not one'],
+    ['core:\n  pack_size: 100\n', 'core.pack_size must be a number of bytes from 1 MiB'],
+    ['remotes:\n  bad name:\n    url: /x\n', 'remotes."bad name" must be named with letters'],
+    ['chunker:\n  min: 1\n', 'chunker: min must be at least 64, got 1'],
+    ['chunker:\n  algorithm: rabin\n', 'chunker: unknown chunker algorithm "rabin"'],
     ['core:\n  link: copy\n', 'core.link must be a list of link modes'],
     ['core:\n  colour: blue\n', 'core.colour must be a known setting'],
     ['remotes:\n  origin: /x\n', 'remotes.origin must be a mapping with a url'],

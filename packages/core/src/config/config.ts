@@ -39,6 +39,8 @@ export interface ConfigFile {
 
 export const CONFIG_VERSION = 1;
 export const DEFAULT_PACK_SIZE = 32 * 1024 * 1024;
+const MIN_PACK_SIZE = 1024 * 1024;
+const MAX_PACK_SIZE = 1024 * 1024 * 1024;
 export const DEFAULT_LINK: LinkMode[] = ['reflink', 'copy'];
 
 /** Paths of the config files of a repo rooted at `root`. */
@@ -79,14 +81,17 @@ export async function readConfigFile(path: string): Promise<ConfigFile> {
   return file;
 }
 
-/** Write a config file atomically (mode 0644). */
-export async function writeConfigFile(path: string, file: ConfigFile): Promise<void> {
+/**
+ * Write a config file atomically: mode 0644, or 0600 with `private` (a file that may
+ * hold credentials, such as `.cpv/config.local`: readable by its owner only).
+ */
+export async function writeConfigFile(path: string, file: ConfigFile, opts: { private?: boolean } = {}): Promise<void> {
   const ordered: ConfigFile = { version: CONFIG_VERSION };
   if (file.chunker) ordered.chunker = file.chunker;
   if (file.core && Object.keys(file.core).length > 0) ordered.core = file.core;
   if (file.cache && Object.keys(file.cache).length > 0) ordered.cache = file.cache;
   if (file.remotes && Object.keys(file.remotes).length > 0) ordered.remotes = file.remotes;
-  await writeAtomic(path, Buffer.from(stringify(ordered, { lineWidth: 0 }), 'utf8'), { mode: 0o644 });
+  await writeAtomic(path, Buffer.from(stringify(ordered, { lineWidth: 0 }), 'utf8'), { mode: opts.private ? 0o600 : 0o644 });
 }
 
 /** Overrides that the caller (the CLI) resolved from flags and the environment. */
@@ -160,7 +165,7 @@ export function mergeConfig(root: string, layers: ConfigFile[], overrides: Confi
   } catch (err) {
     throw new ConfigError(`chunker: ${(err as Error).message}`, { hint: 'restore the chunker section written by `cpv init`', cause: err });
   }
-  if (packSize !== undefined && (!Number.isSafeInteger(packSize) || packSize < 1024 * 1024 || packSize > 1024 * 1024 * 1024)) {
+  if (packSize !== undefined && (!Number.isSafeInteger(packSize) || packSize < MIN_PACK_SIZE || packSize > MAX_PACK_SIZE)) {
     throw new ConfigError(`core.pack_size must be between 1 MiB and 1 GiB, got ${packSize}`);
   }
   for (const [name, r] of Object.entries(remotes)) {
@@ -187,15 +192,26 @@ function checkShape(f: ConfigFile, path: string): void {
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const known = ['version', 'chunker', 'core', 'cache', 'remotes'];
   for (const k of Object.keys(f)) if (!known.includes(k)) bad(k, `one of the known sections (${known.join(', ')}); "${k}" is not`);
-  if (f.chunker !== undefined && !isObj(f.chunker)) bad('chunker', 'a mapping');
+  if (f.chunker !== undefined) {
+    if (!isObj(f.chunker)) bad('chunker', 'a mapping');
+    try {
+      validateChunkerParams({ ...DEFAULT_CHUNKER, ...f.chunker });
+    } catch (err) {
+      throw new ConfigError(`${path}: chunker: ${(err as Error).message}`, { hint: 'restore the chunker section written by `cpv init`', cause: err });
+    }
+  }
   if (f.core !== undefined) {
     if (!isObj(f.core)) bad('core', 'a mapping');
     const c = f.core as Record<string, unknown>;
     for (const k of Object.keys(c)) if (!['remote', 'link', 'pack_size', 'jobs'].includes(k)) bad(`core.${k}`, 'a known setting (remote, link, pack_size, jobs)');
     if (c.remote !== undefined && typeof c.remote !== 'string') bad('core.remote', 'a remote name');
     if (c.link !== undefined && (!Array.isArray(c.link) || !c.link.every((m) => typeof m === 'string'))) bad('core.link', 'a list of link modes');
-    if (c.pack_size !== undefined && typeof c.pack_size !== 'number') bad('core.pack_size', 'a number of bytes');
-    if (c.jobs !== undefined && typeof c.jobs !== 'number') bad('core.jobs', 'a number');
+    if (c.link !== undefined && (c.link as unknown[]).length === 0) bad('core.link', 'a non-empty list of link modes');
+    for (const m of (c.link as unknown[] | undefined) ?? []) if (!LINK_MODES.includes(m as LinkMode)) bad('core.link', `a list of ${LINK_MODES.join(', ')}; "${String(m)}" is not one`);
+    if (c.pack_size !== undefined && (typeof c.pack_size !== 'number' || !Number.isSafeInteger(c.pack_size) || c.pack_size < MIN_PACK_SIZE || c.pack_size > MAX_PACK_SIZE)) {
+      bad('core.pack_size', 'a number of bytes from 1 MiB (1048576) to 1 GiB (1073741824)');
+    }
+    if (c.jobs !== undefined && (typeof c.jobs !== 'number' || !Number.isInteger(c.jobs) || c.jobs < 1 || c.jobs > 256)) bad('core.jobs', 'an integer from 1 to 256');
   }
   if (f.cache !== undefined) {
     if (!isObj(f.cache)) bad('cache', 'a mapping');
@@ -206,6 +222,7 @@ function checkShape(f: ConfigFile, path: string): void {
   if (f.remotes !== undefined) {
     if (!isObj(f.remotes)) bad('remotes', 'a mapping of remote names to settings');
     for (const [name, r] of Object.entries(f.remotes as Record<string, unknown>)) {
+      if (!isValidRemoteName(name)) bad(`remotes.${JSON.stringify(name)}`, 'named with letters, digits, ".", "_" and "-"');
       if (!isObj(r)) return bad(`remotes.${name}`, 'a mapping with a url');
       for (const [k, v] of Object.entries(r)) {
         if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') bad(`remotes.${name}.${k}`, 'a string, number or boolean');

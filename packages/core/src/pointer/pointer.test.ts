@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PointerParseError } from '../errors.js';
-import { isValidArtifactName, MAX_POINTER_BYTES, parsePointer, serializePointer, trackedNameOf, type Pointer } from './pointer.js';
+import { decodePointer, isValidArtifactName, MAX_POINTER_BYTES, parsePointer, serializePointer, trackedNameOf, type Pointer } from './pointer.js';
 
 const OID = 'b3:' + '5c1f'.repeat(16);
 const FILE = 'models/model.safetensors.cpv';
@@ -144,6 +144,22 @@ describe('parsePointer rejects', () => {
     const e = parseError(text({}, '1: x\n'));
     expect(e.line).toBe(7);
     expect(e.message).toContain('keys must be plain strings');
+  });
+
+  it('a key that is a collection, without a warning on stderr', () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    try {
+      const e = parseError(text({}, '? [a, b]\n: 1\n'));
+      expect(e.line).toBe(7);
+      expect(e.message).toContain('keys must be plain strings');
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('an unsafe integer size, quoted as written (not as rounded)', () => {
+    expect(parseError(text({ size: '9007199254740993' })).message).toContain('got "9007199254740993"');
   });
 
   it.each(['version', 'kind', 'path', 'type', 'oid', 'size'])('a missing %s', (key) => {
@@ -321,6 +337,24 @@ describe('parsePointer rejects', () => {
   it('with a hint to restore the pointer from git', () => {
     expect(parseError(text({ version: '2' })).hint).toBe(`fix or restore the pointer (e.g. \`git checkout -- ${FILE}\`), then run the command again`);
     expect(parseError(text({ version: '2' })).exitCode).toBe(5);
+  });
+});
+
+describe('decodePointer', () => {
+  it('returns the text of valid UTF-8, non-ASCII included', () => {
+    expect(decodePointer(Buffer.from(text({}, 'meta:\n  note: café\n')), FILE)).toBe(text({}, 'meta:\n  note: café\n'));
+  });
+
+  it('rejects bytes that are not UTF-8, naming the file and the line', () => {
+    const bytes = Buffer.concat([Buffer.from(text() + 'meta:\n  note: caf'), Buffer.from([0xe9, 0x0a])]);
+    try {
+      decodePointer(bytes, FILE);
+      throw new Error('accepted');
+    } catch (err) {
+      expect(err).toBeInstanceOf(PointerParseError);
+      expect((err as PointerParseError).message).toBe(`${FILE}:8: not valid UTF-8 text`);
+      expect((err as PointerParseError).line).toBe(8);
+    }
   });
 });
 

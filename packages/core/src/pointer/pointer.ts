@@ -48,6 +48,34 @@ export function trackedNameOf(pointerFileName: string): string | undefined {
   return pointerFileName.slice(0, -POINTER_SUFFIX.length);
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of a pointer file's bytes. Throws PointerParseError naming `file` and the
+ * line when they are not valid UTF-8: a pointer is YAML text, and replacing bad bytes
+ * would silently change the metadata it carries.
+ */
+export function decodePointer(bytes: Uint8Array, file: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    // Newlines never occur inside a multi-byte sequence: the first bad line is the culprit.
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        STRICT_UTF8.decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new PointerParseError(file, 'not valid UTF-8 text', line);
+  }
+}
+
 /**
  * Parse pointer text. Pure: `file` names the pointer in messages; `pointerName` (default:
  * the last component of `file`) is the pointer's own file name, which `path` must match.
@@ -83,11 +111,14 @@ export function parsePointer(text: string, file: string, pointerName: string = b
     },
   });
   if (aliasAt !== undefined) throw new PointerParseError(file, 'YAML aliases (*name) are not allowed in a pointer', lineCounter.linePos(aliasAt).line);
+  // Keys first: converting a mapping with a collection as a key would warn on stderr.
+  for (const pair of contents.items) {
+    if (!isScalar(pair.key) || typeof pair.key.value !== 'string') throw new PointerParseError(file, 'keys must be plain strings', lineOf(pair));
+  }
   const js = doc.toJS({ maxAliasCount: 0 }) as Record<string, unknown>;
   const values = new Map<string, { value: unknown; line: number | undefined }>();
   for (const pair of contents.items) {
-    const key = isScalar(pair.key) ? pair.key.value : undefined;
-    if (typeof key !== 'string') throw new PointerParseError(file, 'keys must be plain strings', lineOf(pair));
+    const key = (pair.key as { value: string }).value;
     if (!KNOWN_KEYS.has(key)) {
       throw new PointerParseError(file, `unknown key "${key}" (expected one of ${KEY_ORDER.join(', ')})`, lineOf(pair));
     }
@@ -95,7 +126,8 @@ export function parsePointer(text: string, file: string, pointerName: string = b
     // Counts must be written as plain decimal integers: `0x10`, `1e3` or `+5` parse as
     // numbers in YAML but are not what cpv writes, so a pointer using them was edited
     // by hand or by something else; reject rather than guess.
-    if (typeof value === 'number' && isScalar(pair.value) && !/^(0|[1-9][0-9]*)$/.test(String(pair.value.source ?? ''))) {
+    // A number beyond 2^53 is rounded by the parser: report what the file says.
+    if (typeof value === 'number' && isScalar(pair.value) && (!/^(0|[1-9][0-9]*)$/.test(String(pair.value.source ?? '')) || !Number.isSafeInteger(value))) {
       value = String(pair.value.source ?? value);
     }
     values.set(key, { value, line: lineOf(pair) });

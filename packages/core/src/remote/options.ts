@@ -23,6 +23,7 @@ export const REMOTE_OPTIONS: readonly RemoteOption[] = [
   { key: 'storage_class', description: 'S3 storage class for new objects (e.g. STANDARD_IA)', schemes: ['s3'] },
   { key: 'sse', description: 'server-side encryption: AES256 or aws:kms', schemes: ['s3'] },
   { key: 'sse_kms_key_id', description: 'KMS key id for sse=aws:kms', schemes: ['s3'] },
+  { key: 'timeout', description: 'seconds an S3 request may go without progress before it is retried (default 120)', type: 'integer', schemes: ['s3'] },
   { key: 'access_key_id', description: 'explicit access key id', secret: true, schemes: ['s3'] },
   { key: 'secret_access_key', description: 'explicit secret access key', secret: true, schemes: ['s3'] },
   { key: 'session_token', description: 'session token for temporary credentials', secret: true, schemes: ['s3'] },

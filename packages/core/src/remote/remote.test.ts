@@ -11,6 +11,7 @@ import { Cache } from '../store/cache.js';
 import type { RemoteManifest, RemoteTreeIndex } from '../store/manifest.js';
 import { serializeTree } from '../store/tree.js';
 import { openBackend, Remote, remoteIdOf, remoteKeys } from './remote.js';
+import { parseRemoteOption } from './options.js';
 
 const hex = (c: string): string => c.repeat(64);
 const FILE = 'b3:' + hex('f');
@@ -77,6 +78,12 @@ describe('Remote.open / openBackend', () => {
     const err = await rejection(openBackend('gcs', { url: 'gs://bucket/prefix' }, root));
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toBe('remote "gcs": unsupported URL scheme "gs://"');
+  });
+
+  it('takes an S3 request timeout in whole seconds, for S3 remotes only', () => {
+    expect(parseRemoteOption('s3://b/p', 'timeout', '5')).toBe(5);
+    for (const bad of ['0', '2.5', 'soon']) expect(() => parseRemoteOption('s3://b/p', 'timeout', bad)).toThrow(ConfigError);
+    expect(() => parseRemoteOption('/mnt/remote', 'timeout', '5')).toThrow('option "timeout" does not apply to directory remotes');
   });
 
   it('accepts a file:// URL', async () => {

@@ -61,6 +61,7 @@ export async function openBackend(name: string, cfg: RemoteConfig, root: string)
       storageClass: str('storage_class'),
       sse: str('sse'),
       sseKmsKeyId: str('sse_kms_key_id'),
+      requestTimeout: typeof o.timeout === 'number' ? o.timeout * 1000 : undefined,
       accessKeyId: str('access_key_id'),
       secretAccessKey: str('secret_access_key'),
       sessionToken: str('session_token'),

@@ -1,6 +1,6 @@
-import { lstat, realpath } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { isValidArtifactName, isValidMetaKey, POINTER_SUFFIX, type ArtifactKind, type MetaValue, type Pointer } from '../pointer/pointer.js';
@@ -16,7 +16,7 @@ import { readRegistry } from './routing.js';
 import { REGISTRY_FILE } from '../registry/registry.js';
 import { withRepoLock } from './lock.js';
 import { StatCache } from './state.js';
-import { hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
+import { assertRealParent, hashFile, isInside, listDirFiles, statTracked } from './workspace.js';
 
 export interface AddOptions {
   /** Directory the paths are relative to. */
@@ -154,12 +154,7 @@ async function addOne(repo: Repo, abs: string, state: StatCache, opts: AddOption
   // The pointer and .gitignore are written next to the path: its directory must
   // really be inside the repository (not reached through a symbolic link that leaves
   // it or leads into .git or .cpv).
-  const realRoot = await realpath(repo.root);
-  const realParent = await realpath(dirname(abs)).catch(() => dirname(abs));
-  const realTop = toRel(realRoot, realParent).split('/')[0];
-  if (!isInside(realRoot, realParent) || realTop === '.git' || realTop === '.cpv') {
-    throw new UsageError(`${rel} is reached through a symbolic link to ${realParent}, outside the workspace`, { hint: 'add files from inside the repository itself' });
-  }
+  await assertRealParent(repo, abs, rel);
   // The name goes into a pointer and a .gitignore line: it must be one cpv can record.
   const name = basename(abs);
   const problem = relPathProblem(name);

@@ -2,7 +2,7 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, sy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConflictError, IntegrityError, NotFoundError } from '../errors.js';
+import { ConflictError, IntegrityError, NotFoundError, PointerParseError } from '../errors.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { seededBytes } from '../testing/seeded.js';
 import { add } from './add.js';
@@ -262,6 +262,42 @@ describe('checkout', () => {
     const r = await checkout(repo, { cwd: dir, targets: [], dryRun: true });
     expect(r.items[0]).toMatchObject({ created: 1 });
     expect(await exists('m.bin')).toBe(false);
+  });
+});
+
+describe('checkout of a pointer whose sizes disagree with its content', () => {
+  it('a file pointer with another size: PointerParseError naming the pointer; nothing written', async () => {
+    await put('m.bin', 'twelve bytes');
+    await add(repo, { cwd: dir, paths: ['m.bin'] });
+    await rm(path.join(dir, 'm.bin'));
+    await put('m.bin.cpv', (await read('m.bin.cpv')).replace('size: 12', 'size: 13'));
+    const err = await rejection(checkout(repo, { cwd: dir, targets: [] }));
+    expect(err).toBeInstanceOf(PointerParseError);
+    expect((err as PointerParseError).message).toBe(`m.bin.cpv: size 13 does not match its content ${(await oidOf('twelve bytes')).slice(0, 15)}`);
+    expect(await exists('m.bin')).toBe(false);
+  });
+
+  it('a truncated cache object is reported as corrupt, not as a wrong pointer', async () => {
+    await put('m.bin', 'twelve bytes');
+    await add(repo, { cwd: dir, paths: ['m.bin'] });
+    await rm(path.join(dir, 'm.bin'));
+    const object = repo.cache.filePath(await oidOf('twelve bytes'));
+    await chmod(object, 0o644);
+    await writeFile(object, 'twelve');
+    await expect(checkout(repo, { cwd: dir, targets: [] })).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  it("a directory pointer whose size or file count is not its tree's: PointerParseError", async () => {
+    await put('data/a.txt', 'a');
+    await put('data/b.txt', 'bb');
+    await add(repo, { cwd: dir, paths: ['data'] });
+    const good = await read('data.cpv');
+    for (const edit of [(t: string) => t.replace('size: 3', 'size: 4'), (t: string) => t.replace('files: 2', 'files: 3')]) {
+      await put('data.cpv', edit(good));
+      const err = await rejection(checkout(repo, { cwd: dir, targets: [] }));
+      expect(err).toBeInstanceOf(PointerParseError);
+      expect((err as PointerParseError).message).toMatch(/^data\.cpv: size \d+ and files \d+ do not match its tree b3:[0-9a-f]{12} \(3 bytes in 2 files\)$/);
+    }
   });
 });
 

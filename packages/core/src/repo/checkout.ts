@@ -2,7 +2,7 @@ import { chmod, copyFile, link, lstat, rm, symlink } from 'node:fs/promises';
 import { chmodSync, constants as fsConstants, copyFileSync, mkdirSync, readdirSync, rmdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { ConflictError, IntegrityError, NotFoundError } from '../errors.js';
+import { ConflictError, IntegrityError, NotFoundError, PointerParseError } from '../errors.js';
 import type { LinkMode } from '../config/config.js';
 import { selectEntries, type TreeEntry } from '../store/tree.js';
 import type { ProgressEvent } from '../transfer/types.js';
@@ -187,7 +187,7 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
   const saved = async (oid: string): Promise<boolean> => force || (await repo.cache.hasFile(oid));
 
   if (p.type === 'file') {
-    if (!(await repo.cache.hasFile(p.oid))) missing.push(t.path);
+    if (!(await cachedWithSize(repo, p.oid, p.size, () => new PointerParseError(t.pointerPath, `size ${p.size} does not match its content ${shortOid(p.oid)}`)))) missing.push(t.path);
     const st = await statTracked(repo, t.abs);
     if (!st) {
       ops.push({ kind: 'create', rel: t.path, abs: t.abs, oid: p.oid, size: p.size });
@@ -218,6 +218,11 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
     }
     throw err;
   }
+  // The pointer's totals must be those of the tree it names.
+  const total = entries.reduce((n, e) => n + e.size, 0);
+  if (total !== p.size || entries.length !== p.files) {
+    throw new PointerParseError(t.pointerPath, `size ${p.size} and files ${p.files} do not match its tree ${shortOid(p.oid)} (${total} bytes in ${entries.length} files)`);
+  }
   const selected = selectEntries(entries, t.only, t.path);
   const wanted = entries.filter((e) => selected.has(e.path));
   // The tracked directory itself. A symbolic link there is replaced, never written
@@ -240,8 +245,9 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
   // One listing per fan-out directory instead of a stat per file.
   const absent = missingFiles(repo.cache, wanted.map((e) => e.oid));
   for (const e of wanted) {
-    if (absent.has(e.oid)) missing.push(`${t.path}/${e.path}`);
     const rel = `${t.path}/${e.path}`;
+    const sizeLie = () => new IntegrityError(`tree ${shortOid(p.oid)} of ${t.path} lists ${rel} as ${e.size} bytes, but its content ${shortOid(e.oid)} has another size`, { data: { oid: p.oid, path: rel } });
+    if (absent.has(e.oid) || !(await cachedWithSize(repo, e.oid, e.size, sizeLie))) missing.push(rel);
     const abs = join(t.abs, ...e.path.split('/'));
     const f = present.get(e.path);
     if (!f) {
@@ -271,6 +277,20 @@ async function planTarget(repo: Repo, t: Target, state: StatCache, force: boolea
     item.deleted++;
   }
   return { item, ops };
+}
+
+/**
+ * Whether the cache holds `oid`, with exactly `size` bytes. A cached object of another
+ * size is either damaged (it then fails its hash: IntegrityError naming it) or sound,
+ * and then the record that gave `size` is wrong: throws `recordError()`.
+ */
+async function cachedWithSize(repo: Repo, oid: string, size: number, recordError: () => Error): Promise<boolean> {
+  const have = await repo.cache.fileSize(oid);
+  if (have === undefined || have === size) return have !== undefined;
+  if (!(await repo.cache.verifyFile(oid))) {
+    throw new IntegrityError(`cache object ${shortOid(oid)} is corrupt (${repo.cache.filePath(oid)})`, { hint: `delete it and run \`cpv pull\` to fetch a good copy`, data: { oid } });
+  }
+  throw recordError();
 }
 
 /** Files up to this size are checked out from memory: read once, verified, written. */

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -181,6 +181,43 @@ describe('listPointers / readPointer', () => {
     const err = await rejection(readPointer(repo, 'big.cpv'));
     expect(err).toBeInstanceOf(PointerParseError);
     expect((err as PointerParseError).message).toContain('big.cpv: pointer is 65537 bytes');
+  });
+});
+
+describe('pointers cpv must not follow', () => {
+  it('listPointers names a pointer whose file name is not valid UTF-8 (PointerParseError, not "missing")', async () => {
+    await writeFile(Buffer.concat([Buffer.from(path.join(dir, 'x')), Buffer.from([0xff]), Buffer.from('.bin.cpv')]), 'version: 1\n');
+    const err = await rejection(listPointers(repo));
+    expect(err).toBeInstanceOf(PointerParseError);
+    expect((err as PointerParseError).message).toBe('x\uFFFD.bin.cpv: the file name is not valid UTF-8');
+  });
+
+  it('readPointer refuses a pointer that is a symbolic link', async () => {
+    await put('m.bin', 'm');
+    await add(repo, { cwd: dir, paths: ['m.bin'] });
+    await put('real.cpv', await readFile(path.join(dir, 'm.bin.cpv'), 'utf8'));
+    await rm(path.join(dir, 'm.bin.cpv'));
+    await symlink(path.join(dir, 'real.cpv'), path.join(dir, 'm.bin.cpv'));
+    const err = await rejection(resolveTargets(repo, dir, ['m.bin']));
+    expect(err).toBeInstanceOf(PointerParseError);
+    expect((err as PointerParseError).message).toBe('m.bin.cpv: is a symbolic link; a pointer must be a regular file');
+  });
+
+  it('resolveTargets refuses a pointer reached through a symbolic link that leaves the repository', async () => {
+    await put('m.bin', 'm');
+    await add(repo, { cwd: dir, paths: ['m.bin'] });
+    const outside = await realpath(await mkdtemp(path.join(tmpdir(), 'cpv-outside-')));
+    try {
+      await writeFile(path.join(outside, 'm.bin.cpv'), await readFile(path.join(dir, 'm.bin.cpv')));
+      await symlink(outside, path.join(dir, 'link'));
+      const err = await rejection(resolveTargets(repo, dir, ['link/m.bin']));
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).message).toBe(`link/m.bin is reached through a symbolic link to ${outside}, outside the workspace`);
+      // The pointers of the workspace itself are what every command sees.
+      expect((await listPointers(repo)).map((p) => p.pointerPath)).toEqual(['m.bin.cpv']);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,11 +1,11 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { NotFoundError, PointerParseError, UsageError } from '../errors.js';
-import { parsePointer, POINTER_SUFFIX, serializePointer, trackedNameOf, type Pointer } from '../pointer/pointer.js';
+import { decodePointer, parsePointer, POINTER_SUFFIX, serializePointer, trackedNameOf, type Pointer } from '../pointer/pointer.js';
 import { pathExists, writeAtomic } from '../util/fs-atomic.js';
 import type { Repo } from './repo.js';
 import { selectEntries } from '../store/tree.js';
-import { isInside } from './workspace.js';
+import { assertRealParent, isInside } from './workspace.js';
 
 /** A pointer file in the workspace and what it tracks. */
 export interface PointerRef {
@@ -39,10 +39,12 @@ export async function readPointer(repo: Repo, pointerRel: string): Promise<Point
   const abs = join(repo.root, pointerRel);
   let text: string;
   try {
-    const st = await stat(abs);
+    // Never followed: a link could make a pointer out of any file on the machine.
+    const st = await lstat(abs);
+    if (st.isSymbolicLink()) throw new PointerParseError(pointerRel, 'is a symbolic link; a pointer must be a regular file', undefined, { hint: `replace ${pointerRel} with the pointer file itself (e.g. \`git checkout -- ${pointerRel}\`)` });
     if (!st.isFile()) throw new PointerParseError(pointerRel, 'not a regular file');
     if (st.size > 64 * 1024) throw new PointerParseError(pointerRel, `pointer is ${st.size} bytes; a pointer is a small YAML file, this is not one`);
-    text = await readFile(abs, 'utf8');
+    text = decodePointer(await readFile(abs), pointerRel);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`pointer ${pointerRel} does not exist`, { hint: 'track the path with `cpv add PATH`' });
     throw err;
@@ -77,6 +79,11 @@ export async function listPointers(repo: Repo): Promise<PointerRef[]> {
         if (SKIP_DIRS.has(e.name) || names.has(e.name + POINTER_SUFFIX)) continue;
         await walk(join(dir, e.name));
       } else if (e.isFile() && trackedNameOf(e.name) !== undefined) {
+        // A name that is not valid UTF-8 reads back with U+FFFD in it, and no file
+        // has that name: say what is wrong rather than that the pointer is missing.
+        if (e.name.includes('\uFFFD') && !(await pathExists(join(dir, e.name)))) {
+          throw new PointerParseError(toRel(repo.root, join(dir, e.name)), 'the file name is not valid UTF-8', undefined, { hint: 'rename the pointer (and the file it tracks) to a UTF-8 name, or remove it' });
+        }
         found.push(toRel(repo.root, join(dir, e.name)));
       }
     }
@@ -140,6 +147,9 @@ export async function resolveTargets(repo: Repo, cwd: string, targets: readonly 
     if (abs.endsWith(POINTER_SUFFIX) && basename(abs) !== POINTER_SUFFIX) abs = abs.slice(0, -POINTER_SUFFIX.length);
     const tracking = await findTracking(repo, abs);
     if (!tracking) throw new NotFoundError(`${t} is not tracked by cpv`, { hint: `track it with \`cpv add ${t}\`` });
+    // A pointer found through a symbolic link that leaves the repository is not ours:
+    // checkout would write beside it, outside the workspace.
+    await assertRealParent(repo, tracking.ref.abs, tracking.ref.path);
     if (tracking.inner !== '' && tracking.ref.pointer.type !== 'dir') throw new NotFoundError(`${t} is not tracked by cpv`);
     addTarget(tracking.ref, tracking.inner);
   }

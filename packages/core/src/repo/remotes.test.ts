@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, ConflictError, NotFoundError } from '../errors.js';
 import { readConfigFile } from '../config/config.js';
 import { init } from './init.js';
-import { remoteAdd, remoteDefault, remoteList, remoteRemove } from './remotes.js';
+import { remoteAdd, remoteDefault, remoteList, remoteModify, remoteRemove } from './remotes.js';
 import { openRepo, type Repo } from './repo.js';
 
 let dir: string;
@@ -46,6 +46,13 @@ describe('remoteAdd', () => {
     expect(await remoteAdd(repo, 'mine', 'file:///srv/cpv', { local: true })).toEqual({ name: 'mine', url: 'file:///srv/cpv', default: false, scope: 'local' });
     expect(await committed()).toBe(before);
     expect(await readConfigFile(path.join(dir, '.cpv', 'config.local'))).toEqual({ version: 1, remotes: { mine: { url: 'file:///srv/cpv' } } });
+  });
+
+  it('keeps .cpv/config.local (where credentials go) readable by its owner only', async () => {
+    await remoteAdd(repo, 's3', 's3://bucket/prefix', { options: { endpoint: 'http://127.0.0.1:9000' } });
+    await remoteModify(await openRepo({ cwd: dir }), 's3', 'secret_access_key', 'not-a-real-secret');
+    expect((await stat(path.join(dir, '.cpv', 'config.local'))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(dir, '.cpv', 'config'))).mode & 0o777).toBe(0o644);
   });
 
   it('refuses an existing name unless forced', async () => {

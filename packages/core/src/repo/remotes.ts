@@ -24,7 +24,8 @@ async function edit(repo: Repo, local: boolean | undefined, dryRun: boolean | un
   const file = await readConfigFile(path);
   const before = JSON.stringify(file);
   fn(file);
-  if (!dryRun && JSON.stringify(file) !== before) await writeConfigFile(path, file);
+  // The local file holds credentials: its owner alone may read it.
+  if (!dryRun && JSON.stringify(file) !== before) await writeConfigFile(path, file, { private: local === true });
 }
 
 /**

@@ -77,6 +77,6 @@ export async function configSet(repo: Repo, name: string, value: string | undefi
     throw new ConfigError(`no remote named "${value}"`, { hint: `add it first with \`cpv remote add ${value} URL\`` });
   }
   mergeConfig(repo.root, [committed, local]); // throws ConfigError on an invalid combination
-  if (!opts.dryRun) await writeConfigFile(file, target);
+  if (!opts.dryRun) await writeConfigFile(file, target, { private: opts.local === true });
   return { file, previous };
 }

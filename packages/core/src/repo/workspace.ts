@@ -1,6 +1,6 @@
 import { lstat, realpath, stat } from 'node:fs/promises';
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { dirname, relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import { hashPath } from '../hash/hash-file.js';
 import { relPathProblem, type TreeEntry } from '../store/tree.js';
@@ -12,6 +12,21 @@ import type { StatCache } from './state.js';
 export function isInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
+}
+
+/**
+ * Throw UsageError unless the directory holding `abs` (a tracked path, or one to be
+ * tracked; `rel` names it in the message) really lies inside the workspace: not
+ * reached through a symbolic link that leaves the repository or leads into `.git` or
+ * `.cpv`. cpv reads the pointer and writes the file and `.gitignore` there.
+ */
+export async function assertRealParent(repo: Repo, abs: string, rel: string): Promise<void> {
+  const realRoot = await realpath(repo.root);
+  const realParent = await realpath(dirname(abs)).catch(() => dirname(abs));
+  const realTop = relative(realRoot, realParent).split(sep)[0];
+  if (!isInside(realRoot, realParent) || realTop === '.git' || realTop === '.cpv') {
+    throw new UsageError(`${rel} is reached through a symbolic link to ${realParent}, outside the workspace`, { hint: 'use paths inside the repository itself' });
+  }
 }
 
 /** Hash a file's whole content: its file oid. */

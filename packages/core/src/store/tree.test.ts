@@ -150,6 +150,16 @@ describe('parseTree', () => {
     const e = formatError(() => parseTree(text, 'tree b3:1234'));
     expect(e.message.startsWith('tree b3:1234: ')).toBe(true);
     expect(e.message).toContain(reason);
+    expect(e.hint).toContain('restore the pointer from git');
+  });
+
+  it.each([
+    ['a duplicate', line('a') + line('b') + line('b'), 'line 4: duplicate entry "b"'],
+    ['a traversal', line('a') + line('b/../../x'), 'line 3: bad entry "b/../../x": ".." path component'],
+    ['a file-vs-directory clash', line('a') + line('a/b'), 'line 2: "a" is both a file and a directory'],
+    ['an order error', line('b') + line('a'), 'line 3: entries are not in canonical order at "a"'],
+  ])('names the line of %s', (_, lines, reason) => {
+    expect(formatError(() => parseTree('cpv-tree 1\n' + lines, 't')).message).toBe(`t: ${reason}`);
   });
 });
 

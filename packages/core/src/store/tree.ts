@@ -60,8 +60,13 @@ export function serializeTree(entries: readonly TreeEntry[]): string {
  * equal bytes and a parsed tree re-serializes to the same oid).
  */
 export function parseTree(text: string, what: string): TreeEntry[] {
-  if (!text.startsWith(HEADER)) throw new FormatError(`${what}: not a cpv tree (expected header "cpv-tree 1")`);
-  if (!text.endsWith('\n')) throw new FormatError(`${what}: tree text must end with a newline`);
+  const fail = (reason: string): never => {
+    throw new FormatError(`${what}: ${reason}`, {
+      hint: 'this directory listing was not written by cpv (damaged or forged): restore the pointer from git, or have whoever has the directory `cpv add` and `cpv push` it again',
+    });
+  };
+  if (!text.startsWith(HEADER)) fail('not a cpv tree (expected header "cpv-tree 1")');
+  if (!text.endsWith('\n')) fail('tree text must end with a newline');
   const lines = text.slice(HEADER.length, -1);
   const entries: TreeEntry[] = [];
   // Only the empty tree has no lines; "cpv-tree 1\n\n" is not canonical.
@@ -71,37 +76,43 @@ export function parseTree(text: string, what: string): TreeEntry[] {
       n++;
       // `s`: a path may hold U+2028/U+2029, which `.` alone does not match.
       const m = /^(644|755) (0|[1-9][0-9]*) ([0-9a-f]{64}) (.+)$/s.exec(line);
-      if (!m) throw new FormatError(`${what}: line ${n} is not "<mode> <size> <oid> <path>": ${JSON.stringify(line.slice(0, 200))}`);
-      const size = Number(m[2]);
-      if (!Number.isSafeInteger(size)) throw new FormatError(`${what}: line ${n}: size out of range`);
-      entries.push({ mode: m[1] === '755' ? 0o755 : 0o644, size, oid: toFileOid(m[3]!), path: m[4]! });
+      if (!m) fail(`line ${n} is not "<mode> <size> <oid> <path>": ${JSON.stringify(line.slice(0, 200))}`);
+      const size = Number(m![2]);
+      if (!Number.isSafeInteger(size)) fail(`line ${n}: size out of range`);
+      entries.push({ mode: m![1] === '755' ? 0o755 : 0o644, size, oid: toFileOid(m![3]!), path: m![4]! });
     }
   }
-  validateEntries(entries, what);
+  // Entry i is on line i + 2 (after the header).
+  validateEntries(entries, what, fail, (i) => `line ${i + 2}: `);
   for (let i = 1; i < entries.length; i++) {
-    if (byteCompare(entries[i - 1]!.path, entries[i]!.path) >= 0) {
-      throw new FormatError(`${what}: entries are not in canonical order at ${JSON.stringify(entries[i]!.path)}`);
-    }
+    if (byteCompare(entries[i - 1]!.path, entries[i]!.path) >= 0) fail(`line ${i + 2}: entries are not in canonical order at ${JSON.stringify(entries[i]!.path)}`);
   }
   return entries;
 }
 
-function validateEntries(sorted: readonly TreeEntry[], what: string): void {
-  const seen = new Set<string>();
+function validateEntries(
+  sorted: readonly TreeEntry[],
+  what: string,
+  fail: (reason: string) => never = (reason) => {
+    throw new FormatError(`${what}: ${reason}`);
+  },
+  at: (i: number) => string = () => '',
+): void {
+  const seen = new Map<string, number>();
   const dirs = new Set<string>();
-  for (const e of sorted) {
+  sorted.forEach((e, i) => {
     const problem = relPathProblem(e.path);
-    if (problem) throw new FormatError(`${what}: bad entry ${JSON.stringify(e.path)}: ${problem}`);
-    if (seen.has(e.path)) throw new FormatError(`${what}: duplicate entry ${JSON.stringify(e.path)}`);
-    seen.add(e.path);
-    if (e.mode !== 0o644 && e.mode !== 0o755) throw new FormatError(`${what}: bad mode for ${JSON.stringify(e.path)}`);
-    if (!e.oid.startsWith('b3:') || !isHexOid(e.oid.slice(3))) throw new FormatError(`${what}: bad oid for ${JSON.stringify(e.path)}`);
-    if (!Number.isSafeInteger(e.size) || e.size < 0) throw new FormatError(`${what}: bad size for ${JSON.stringify(e.path)}`);
+    if (problem) fail(`${at(i)}bad entry ${JSON.stringify(e.path)}: ${problem}`);
+    if (seen.has(e.path)) fail(`${at(i)}duplicate entry ${JSON.stringify(e.path)}`);
+    seen.set(e.path, i);
+    if (e.mode !== 0o644 && e.mode !== 0o755) fail(`${at(i)}bad mode for ${JSON.stringify(e.path)}`);
+    if (!e.oid.startsWith('b3:') || !isHexOid(e.oid.slice(3))) fail(`${at(i)}bad oid for ${JSON.stringify(e.path)}`);
+    if (!Number.isSafeInteger(e.size) || e.size < 0) fail(`${at(i)}bad size for ${JSON.stringify(e.path)}`);
     const parts = e.path.split('/');
-    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-  }
+    for (let j = 1; j < parts.length; j++) dirs.add(parts.slice(0, j).join('/'));
+  });
   for (const d of dirs) {
-    if (seen.has(d)) throw new FormatError(`${what}: ${JSON.stringify(d)} is both a file and a directory`);
+    if (seen.has(d)) fail(`${at(seen.get(d)!)}${JSON.stringify(d)} is both a file and a directory`);
   }
 }
 

@@ -111,6 +111,13 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   const addFile = async (oid: string, size: number, path: string, single?: { pack: string; offset: number }): Promise<void> => {
     if (jobs.has(oid) || (await cache.hasFile(oid))) return;
     if (size === 0) {
+      // Nothing to download, so nothing would verify the oid: only the empty file has size 0.
+      if (oid !== (await emptyFileOid())) {
+        throw new IntegrityError(`${path} is recorded with size 0, but ${shortOid(oid)} is not the oid of an empty file`, {
+          hint: 'the pointer or the tree that lists the file is damaged: restore it from git and run the command again',
+          data: { oid, path },
+        });
+      }
       if (!opts.dryRun) await cache.ensureEmptyFile(oid);
       return;
     }
@@ -365,6 +372,13 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     }
   }
   return result;
+}
+
+let emptyOid: Promise<string> | undefined;
+/** The file oid of the empty file. */
+function emptyFileOid(): Promise<string> {
+  emptyOid ??= blake3Hex(new Uint8Array(0)).then(toFileOid);
+  return emptyOid;
 }
 
 async function verifyChunk(bytes: Uint8Array, w: Want, remote: Remote): Promise<void> {

@@ -439,6 +439,19 @@ describe('push and fetch', () => {
     expect(await cache2.hasFile(entries[0]!.oid)).toBe(false);
   });
 
+  it('fetch of an item recorded with size 0 but a non-empty oid throws IntegrityError and caches nothing', async () => {
+    const model = await modelItem(cache1);
+    await push(cache1, remote1, [model], PUSH);
+    const err = await rejection(fetchObjects(cache2, remote2, [{ ...model, size: 0 }], FETCH));
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).message).toBe(`model.bin is recorded with size 0, but ${model.oid.slice(0, 15)} is not the oid of an empty file`);
+    expect(await cachedFiles(cache2)).toEqual([]);
+    // The real empty file needs nothing from the remote.
+    const empty = { oid: `b3:${await blake3Hex(new Uint8Array(0))}`, type: 'file' as const, size: 0, path: 'empty' };
+    await fetchObjects(cache2, remote2, [empty], FETCH);
+    expect(await cache2.verifyFile(empty.oid)).toBe(true);
+  });
+
   it('fetch of a file whose manifest is missing throws NotFoundError with a hint', async () => {
     const model = await modelItem(cache1);
     await push(cache1, remote1, [model], PUSH);
