@@ -3,13 +3,12 @@ import { headCommit, requireGit } from '../git/git.js';
 import type { MetaValue, Pointer } from '../pointer/pointer.js';
 import type { VersionArtifact } from '../pointer/version-block.js';
 import type { RegistryKind } from '../registry/registry.js';
-import type { ProgressEvent } from '../transfer/types.js';
 import { CMD, KIND_WORD, selectArtifacts, type ArtifactRef } from './artifacts.js';
 import { pointerAtVersion, resolveVersion } from './download.js';
 import { log } from './log.js';
 import { readPointer } from './pointers.js';
 import type { Repo } from './repo.js';
-import { revert, type RevertResult } from './revert.js';
+import { revert, type RevertOptions, type RevertResult } from './revert.js';
 import { readRegistry, remoteFor } from './routing.js';
 import { createTag, type CreateTagResult } from './tags.js';
 import { versionTags } from './version-tags.js';
@@ -148,20 +147,15 @@ export async function artifactTag(repo: Repo, opts: ArtifactTagOptions): Promise
   return out;
 }
 
-export interface ArtifactRevertOptions {
-  cwd: string;
+/** What a revert of named artifacts passes on to revert: everything but what to revert. */
+export type RevertRunOptions = Pick<RevertOptions, 'cwd' | 'message' | 'force' | 'dryRun' | 'remote' | 'jobs' | 'signal' | 'onProgress'>;
+
+export interface ArtifactRevertOptions extends RevertRunOptions {
   kind: RegistryKind;
   names: readonly string[];
   team?: string;
   /** `NAME@TO` tag, or any revision. */
   to: string;
-  message?: string;
-  force?: boolean;
-  dryRun?: boolean;
-  remote?: string;
-  jobs?: number;
-  signal?: AbortSignal;
-  onProgress?: (e: ProgressEvent) => void;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { ProgressEvent } from '../transfer/types.js';
 import { selectArtifacts } from './artifacts.js';
 import type { Repo } from './repo.js';
 import { revert, type RevertResult } from './revert.js';
+import type { RevertRunOptions } from './artifact-history.js';
 import { readRegistry } from './routing.js';
 import { pushTags, type PushTagsResult } from './sync.js';
 import { createTag, pointersAtCommit, showTag, type CreateTagResult, type TagInfo } from './tags.js';
@@ -132,16 +133,8 @@ export async function checkpointInfo(repo: Repo, tag: string): Promise<Checkpoin
   };
 }
 
-export interface CheckpointRevertOptions {
-  cwd: string;
+export interface CheckpointRevertOptions extends RevertRunOptions {
   tag: string;
-  message?: string;
-  force?: boolean;
-  dryRun?: boolean;
-  remote?: string;
-  jobs?: number;
-  signal?: AbortSignal;
-  onProgress?: (e: ProgressEvent) => void;
 }
 
 /**
