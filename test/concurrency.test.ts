@@ -115,6 +115,8 @@ function concurrentPushes(makeRemote: (root: string) => Promise<RemoteFixture>):
     }
     const report = await checkRemote(remote);
     expect(report.problems).toEqual([]);
+    const fsck = await runCpv(b, ['fsck', '-r', 'origin', '--read-data']);
+    expect(fsck.exitCode, fsck.stdout + fsck.stderr).toBe(0);
 
     const d = await cloneRepo(origin, join(root, 'd'), 'Dave');
     await remote.join(d);
@@ -136,5 +138,22 @@ function concurrentPushes(makeRemote: (root: string) => Promise<RemoteFixture>):
     await remote.join(e);
     await pullsLike(e, 'carol', c);
     await pullsLike(e, 'bob', b);
+  });
+
+  it('gc with a grace period running during a push never breaks the push', async () => {
+    // Carol pushes a new model while Bob collects the remote: everything Carol writes is
+    // younger than the grace period, and older garbage may go.
+    await writeModel(join(c, 'during-gc.safetensors'), { seed: 77, tensors: 16, bytes: 6 * MiB });
+    await cpvJson(c, ['add', 'during-gc.safetensors']);
+    await commitAll(c, 'a model pushed during gc');
+    await git(c, ['push', '--quiet']);
+    const [pushed, gc] = await Promise.all([runCpv(c, ['push', '--json']), runCpv(b, ['gc', '--cloud', '--force', '--grace', '1h', '--all-branches', '--json'])]);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    expect(gc.exitCode, gc.stderr).toBe(0);
+    const fsck = await runCpv(c, ['fsck', '-r', 'origin', '--read-data']);
+    expect(fsck.exitCode, fsck.stdout + fsck.stderr).toBe(0);
+    const f = await cloneRepo(origin, join(root, 'f'), 'Frank');
+    await remote.join(f);
+    await pullsLike(f, 'carol', c);
   });
 }
