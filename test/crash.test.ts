@@ -89,8 +89,8 @@ describe('crash: kill -9 at random points, rerun, nothing lost', () => {
     await remote.init(a);
     // Small packs: a push writes many objects, so kills land between them.
     await cpvOk(a, ['config', 'core.pack_size', String(MiB)]);
-    await writeModel(join(a, 'model.safetensors'), { seed: 301, tensors: 32, bytes: 8 * MiB });
-    await writeDataset(join(a, 'data'), { seed: 302, files: 150 });
+    await writeModel(join(a, 'model.safetensors'), { seed: 301, tensors: 24, bytes: 3 * MiB });
+    await writeDataset(join(a, 'data'), { seed: 302, files: 60 });
     await commitAll(a, 'Initialize cpv');
     await pushGit(a);
     b = await cloneRepo(origin, join(root, 'b'), 'Bob');
