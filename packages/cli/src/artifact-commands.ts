@@ -33,6 +33,19 @@ function size(type: string, bytes: number, files?: number): string {
 }
 
 
+/** The options every batch command passes to core: names or globs, team, remote, jobs, dry run. */
+function batchOptions(kind: RegistryKind, argv: unknown[], f: Record<string, unknown>) {
+  return {
+    cwd: process.cwd(),
+    kind,
+    names: argv as string[],
+    team: f.team as string | undefined,
+    remote: f.remote as string | undefined,
+    jobs: f.jobs as number | undefined,
+    dryRun: f['dry-run'] as boolean,
+  };
+}
+
 type CommandClass = typeof BaseCommand & (new (...args: ConstructorParameters<typeof Command>) => BaseCommand);
 
 export function initCommand(kind: RegistryKind): CommandClass {
@@ -93,10 +106,7 @@ export function uploadCommand(kind: RegistryKind): CommandClass {
       const f = flags as Record<string, unknown>;
       const { onProgress, done } = this.progress('upload');
       const r = await artifactUpload(await this.repo(), {
-        cwd: process.cwd(),
-        kind,
-        names: argv as string[],
-        team: f.team as string | undefined,
+        ...batchOptions(kind, argv, f),
         tag: f.tag as string | undefined,
         message: f.message as string | undefined,
         meta: parseMeta((f.meta as string[] | undefined) ?? []),
@@ -104,9 +114,6 @@ export function uploadCommand(kind: RegistryKind): CommandClass {
         metrics: await values(f.metrics as string[] | undefined, 'metrics'),
         push: f.push as boolean,
         gitPush: f['git-push'] ? (f['git-remote'] as string) : undefined,
-        remote: f.remote as string | undefined,
-        jobs: f.jobs as number | undefined,
-        dryRun: f['dry-run'] as boolean,
         onProgress,
       }).finally(done);
       const dry = r.dryRun;
@@ -149,16 +156,10 @@ export function downloadCommand(kind: RegistryKind): CommandClass {
       const f = flags as Record<string, unknown>;
       const { onProgress, done } = this.progress('download');
       const r = await artifactDownload(await this.repo(), {
-        cwd: process.cwd(),
-        kind,
-        names: argv as string[],
-        team: f.team as string | undefined,
+        ...batchOptions(kind, argv, f),
         version: f.version as string | undefined,
         out: f.out as string | undefined,
         force: f.force as boolean | undefined,
-        remote: f.remote as string | undefined,
-        jobs: f.jobs as number | undefined,
-        dryRun: f['dry-run'] as boolean,
         onProgress,
       }).finally(done);
       this.say(describeFetch(r.fetch, r.dryRun));
@@ -259,16 +260,10 @@ export function revertCommand(kind: RegistryKind): CommandClass {
       const { onProgress, done } = this.progress('revert');
       const dry = f['dry-run'] as boolean;
       const r = await artifactRevert(await this.repo(), {
-        cwd: process.cwd(),
-        kind,
-        names: argv as string[],
-        team: f.team as string | undefined,
+        ...batchOptions(kind, argv, f),
         to: f.to as string,
         message: f.message as string | undefined,
         force: f.force as boolean | undefined,
-        dryRun: dry,
-        remote: f.remote as string | undefined,
-        jobs: f.jobs as number | undefined,
         onProgress,
       }).finally(done);
       for (const one of r) for (const line of describeRevert(one, dry)) this.say(line);
