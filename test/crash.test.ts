@@ -3,7 +3,7 @@
 // remote) is clean and the content is byte-identical. The kill points are drawn from a
 // seeded generator over the measured length of an uninterrupted run; the seed and every
 // trial's delay are printed so a failure can be replayed (CPV_CRASH_SEED, and
-// CPV_CRASH_TRIALS for a longer run; CI runs 20 trials per command).
+// CPV_CRASH_TRIALS for a longer run; CI runs 10 trials per command).
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { b3sum, rewriteTensors, splitmix32, writeDataset, writeModel } from './s
 import { listFiles, makeTempDir, removeTempDir } from './support/fsutil.js';
 import { directoryRemote, type RemoteFixture } from './support/remote-fixture.js';
 
-const TRIALS = Number(process.env.CPV_CRASH_TRIALS ?? 20);
+const TRIALS = Number(process.env.CPV_CRASH_TRIALS ?? 10);
 const SEED = Number(process.env.CPV_CRASH_SEED ?? 20261130);
 const MiB = 1024 * 1024;
 
@@ -51,32 +51,37 @@ async function fsckClean(cwd: string, remote: boolean): Promise<void> {
   expect(r.exitCode, `fsck after a crash:\n${r.stdout}\n${r.stderr}`).toBe(0);
 }
 
-describe('crash: kill -9 at random points, rerun, nothing lost', () => {
+// Each trial runs the command twice (killed, then to completion) and checks the result.
+describe('crash: kill -9 at random points, rerun, nothing lost', { timeout: 360_000 }, () => {
   let root: string;
   let remote: RemoteFixture;
   let a: string;
   let b: string;
   let expected: Record<string, string>;
   const rand = splitmix32(SEED);
-  const trials: Record<string, { killed: number; finished: number }> = {};
+  const trials: Record<string, { killed: number; finished: number; lateKills: number }> = {};
 
   /** One command under random kills: kill, rerun to completion, check. */
   async function crashTrials(name: string, cwd: string, args: readonly string[], prepare: () => Promise<void>, check: () => Promise<void>): Promise<void> {
     await prepare();
     const full = await timed(cwd, args);
     await check();
-    const stats = (trials[name] = { killed: 0, finished: 0 });
+    const stats = (trials[name] = { killed: 0, finished: 0, lateKills: 0 });
     for (let i = 0; i < TRIALS; i++) {
       await prepare();
-      const delay = Math.floor(rand() * full * 1.1);
+      // splitmix32 draws uint32: scale to [0, 1.1) of an uninterrupted run.
+      const delay = Math.floor((rand() / 2 ** 32) * full * 1.1);
       const killed = await runAndKill(cwd, args, delay);
       stats[killed ? 'killed' : 'finished']++;
+      if (killed && delay >= full / 2 && delay <= full * 1.1) stats.lateKills++;
       const rerun = await runCpv(cwd, args);
       expect(rerun.exitCode, `${name} trial ${i} (killed after ${delay} ms of ~${full} ms, seed ${SEED}):\n${rerun.stderr}`).toBe(0);
       await check();
     }
-    process.stderr.write(`crash ${name}: ${TRIALS} trials over ~${full} ms runs, ${stats.killed} killed mid-run, ${stats.finished} finished first (seed ${SEED})\n`);
+    process.stderr.write(`crash ${name}: ${TRIALS} trials over ~${full} ms runs, ${stats.killed} killed mid-run (${stats.lateKills} in its second half), ${stats.finished} finished first (seed ${SEED})\n`);
     expect(stats.killed).toBeGreaterThan(0);
+    // The kills must be spread over the run, not all at its start.
+    expect(stats.lateKills, `${name}: no kill landed in the second half of the run`).toBeGreaterThan(0);
   }
 
   beforeAll(async () => {
