@@ -16,7 +16,9 @@ import {
   parseRemoteTreeIndex,
   serializeObject,
   splitPages,
+  type InlineManifest,
   type ManifestPage,
+  type ManifestRoot,
   type RemoteManifest,
   type RemoteTreeIndex,
 } from '../store/manifest.js';
@@ -155,10 +157,9 @@ export class Remote {
    * FormatError when the root or a page is malformed, RemoteError when the remote fails.
    */
   async loadManifest(oid: string, signal?: AbortSignal, opts: { pages?: PageMemo } = {}): Promise<RemoteManifest> {
-    const text = await this.loadText(remoteKeys.manifest(oid), `file ${shortOid(oid)}`, signal);
-    const what = `remote manifest ${shortOid(oid)} on ${this.name}`;
-    const stored = parseRemoteManifest(text, what, oid);
+    const stored = await this.loadStoredManifest(oid, signal);
     if (stored.version === 1) return stored;
+    const what = `remote manifest ${shortOid(oid)} on ${this.name}`;
     const limit = pLimit(PAGE_JOBS);
     const load = (page: string): Promise<ManifestPage> => memo(opts.pages, page, () => limit(() => this.loadPage(page, signal)));
     const pages = await Promise.all(
@@ -174,6 +175,16 @@ export class Remote {
       ),
     );
     return assembleManifest(stored, pages, what);
+  }
+
+  /**
+   * Load and validate a file's remote manifest as stored: version 1, or a version 2
+   * root without its pages. Throws NotFoundError when absent, FormatError when
+   * malformed, RemoteError when the remote fails.
+   */
+  async loadStoredManifest(oid: string, signal?: AbortSignal): Promise<InlineManifest | ManifestRoot> {
+    const text = await this.loadText(remoteKeys.manifest(oid), `file ${shortOid(oid)}`, signal);
+    return parseRemoteManifest(text, `remote manifest ${shortOid(oid)} on ${this.name}`, oid);
   }
 
   /**
