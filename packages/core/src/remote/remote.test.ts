@@ -276,7 +276,7 @@ describe('Remote', () => {
       const page = gone.slice(6).replace('/', '');
       expect((err as IntegrityError).message).toBe(`remote manifest b3:ffffffffffff on origin names page ${page.slice(0, 12)} (${gone}), which is not on the remote`);
       expect((err as IntegrityError).data).toMatchObject({ oid: FILE, page, missing: gone, remote: 'origin' });
-      expect((err as IntegrityError).hint).toContain('push it again');
+      expect((err as IntegrityError).hint).toContain('cpv fsck -r origin');
     });
 
     it('names a corrupt page and the file with IntegrityError', async () => {

@@ -29,9 +29,9 @@ import { walkFanout } from '../util/fanout-walk.js';
 import { fanout, isHexOid, oidHex, shortOid, toFileOid } from '../util/oid.js';
 
 const REMOTE_MARKER = 'cpv-remote.json';
-/** Pages of one manifest read or checked at once. */
-const PAGE_JOBS = 8;
 const REMOTE_MARKER_BODY = JSON.stringify({ format: 'cpv-remote', version: 1 }) + '\n';
+/** Pages of one manifest read, or asked about, at once (unless the caller limits it). */
+const PAGE_JOBS = 8;
 
 /** Where a chunk lives on a remote. */
 export interface ChunkLocation {
@@ -166,7 +166,7 @@ export class Remote {
       stored.pages.map(([page]) =>
         load(page).catch((err: unknown) => {
           const data = { oid, page, key: remoteKeys.page(page), remote: this.name };
-          const hint = 'the remote copy of this file is damaged: push it again from a clone that has it (after removing its manifest), or pull an older version';
+          const hint = `the remote record of this file is damaged: \`cpv fsck -r ${this.name}\` lists the damage; push the file again from a clone that has it`;
           if (err instanceof NotFoundError) throw new IntegrityError(`${what} names page ${page.slice(0, 12)} (${remoteKeys.page(page)}), which is not on the remote`, { hint, data: { ...data, missing: remoteKeys.page(page) } });
           if (err instanceof IntegrityError) throw new IntegrityError(`${what}: ${err.message}`, { hint, data });
           if (err instanceof FormatError) throw new FormatError(`${what}: ${err.message}`, { hint: err.hint, data });

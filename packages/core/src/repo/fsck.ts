@@ -71,8 +71,9 @@ export interface FsckResult {
  * hashes to its name); every page a manifest names exists, is sound and holds what the
  * manifest says; every pack a record or page names exists and holds each range it
  * points at (within the pack's size; with `readData`, exactly a chunk of the pack's
- * index with that oid and length); every multi-chunk file of a tree has its manifest. With `readData`, every pack is downloaded, hashed
- * against its name, and every chunk in it re-hashed.
+ * index with that oid and length); every multi-chunk file of a tree has its manifest.
+ * With `readData`, every pack is downloaded, hashed against its name, and every chunk
+ * in it re-hashed.
  *
  * Reports each bad object with its key and reason; never throws for a bad object.
  * Read-only, unless `repair` (then it holds the repository lock). Throws RemoteError

@@ -127,9 +127,10 @@ export interface GcResult {
  * gone. Remote objects younger than `graceMs` stay (a teammate's push in flight), and
  * so do the pages and packs they name; packs still partly referenced stay and are
  * reported with their reclaimable bytes; before deleting pages and packs gc lists the
- * records and pages again and spares any page or pack a newly appeared one names. Dedup knowledge of deleted packs is
- * forgotten, so a later push re-uploads those chunks. A shared cache (`cache.dir`
- * outside `.cpv/`) is left alone: other repositories' pointers are unknown here.
+ * records and pages again and spares any page or pack a newly appeared one names.
+ * Dedup knowledge of deleted packs is forgotten, so a later push re-uploads those
+ * chunks. A shared cache (`cache.dir` outside `.cpv/`) is left alone: other
+ * repositories' pointers are unknown here.
  *
  * Holds the repository lock (unless `dryRun`). Throws PointerParseError for a pointer
  * in scope that cannot be read (nothing is deleted: what it references is unknown),
@@ -271,7 +272,9 @@ async function readRefs(ctx: RemoteCtx, kind: RecordKind, oid: string, pages: Pa
       return { ranges: m.chunks.map(([, length, p, offset]) => [m.packs[p]!, offset, length]), files: [], pages: m.pages ?? [] };
     }
     if (kind === 'page') {
-      const page = await ctx.remote.loadPage(oid, ctx.signal);
+      let pending = pages.get(oid);
+      if (!pending) pages.set(oid, (pending = ctx.remote.loadPage(oid, ctx.signal)));
+      const page = await pending;
       return { ranges: page.chunks.map(([, length, p, offset]) => [page.packs[p]!, offset, length]), files: [], pages: [] };
     }
     const { index, entries } = await ctx.remote.loadTree(oid, ctx.signal);
