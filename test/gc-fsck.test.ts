@@ -15,6 +15,7 @@ import { assertBuilt, cpvJson, cpvJsonResult, objectPath, readPointerFile, runCp
 import { cloneRepo, commitAll, git, makeOrigin, pushGit } from './support/git.js';
 import { b3sum, rewriteTensors, writeDataset, writeModel } from './support/model.js';
 import { flipByte, listFiles, makeTempDir, removeTempDir } from './support/fsutil.js';
+import { checkRemote } from './support/remote-check.js';
 import { directoryRemote, s3Remote, type RemoteFixture } from './support/remote-fixture.js';
 import { s3Config } from './setup/s3-env.js';
 
@@ -57,7 +58,8 @@ function scenario(makeRemote: (root: string) => Promise<RemoteFixture>): void {
 
   it('A pushes v1 of a model with its data, tags it, then pushes v2', async () => {
     await remote.init(a);
-    await writeModel(join(a, 'model.safetensors'), { seed: 31, tensors: 16, bytes: 4 * MiB });
+    // Over 256 chunks: its remote manifest is paged (docs/format.md, version 2).
+    await writeModel(join(a, 'model.safetensors'), { seed: 31, tensors: 16, bytes: 24 * MiB });
     await writeDataset(join(a, 'data'), { seed: 32, files: 30 });
     await cpvJson(a, ['add', 'model.safetensors', '--kind', 'model']);
     await cpvJson(a, ['add', 'data', '--kind', 'data']);
@@ -78,6 +80,7 @@ function scenario(makeRemote: (root: string) => Promise<RemoteFixture>): void {
     await pushGit(a);
     const keys = await remote.keys();
     for (const k of [keyOf('manifests', v1), keyOf('manifests', v2), keyOf('trees', data)]) expect(keys).toContain(k);
+    expect(keys.filter((k) => k.startsWith('pages/')).length).toBeGreaterThan(4);
   });
 
   it('gc keeps what a tag references, and on the remote everything younger than the 7-day grace period', async () => {
@@ -100,6 +103,9 @@ function scenario(makeRemote: (root: string) => Promise<RemoteFixture>): void {
     expect(planned).toMatchObject({ dryRun: true, cancelled: false, scope: { allBranches: true, allTags: true, allCommits: false } });
     const g = planned.remote!;
     expect(keysOf(g.removed.filter((o) => o.kind === 'manifest'))).toEqual([keyOf('manifests', v1)]);
+    // The pages only v1 used go too; the ones v2 shares stay.
+    expect(g.removed.filter((o) => o.kind === 'page').length).toBeGreaterThan(0);
+    expect(g.kept.pages).toBeGreaterThan(0);
     expect(g.removed.filter((o) => o.kind === 'tree')).toEqual([]);
     // v1's pack still holds the 75% of chunks v2 shares: kept, the rest reported reclaimable.
     expect(g.partial.length).toBeGreaterThan(0);
@@ -139,6 +145,8 @@ function scenario(makeRemote: (root: string) => Promise<RemoteFixture>): void {
     const check = await cpvJson<FsckResult>(a, ['fsck', '-r', 'origin', '--read-data']);
     expect(check).toMatchObject({ ok: true, problems: [], readData: true });
     expect(check.remote!.packs).toBeGreaterThan(0);
+    expect(check.remote!.pages).toBe(r.remote!.kept.pages);
+    expect((await checkRemote(remote)).problems).toEqual([]);
     // Nothing left to collect.
     const again = await cpvJson<GcResult>(a, ['gc', '--all-branches', '--all-tags', '--cloud', '--grace', '0s', '--force']);
     expect(again.remote!.removed).toEqual([]);

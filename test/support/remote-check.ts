@@ -1,19 +1,20 @@
 // An independent structural check of a cpv remote (docs/format.md, "Remote layout"),
 // written from the format description rather than with cpv's own readers: every pack
-// hashes to its name and its chunks to theirs, and every manifest and tree names only
-// chunks that really are where it says.
+// hashes to its name and its chunks to theirs, every manifest page hashes to its name,
+// and every manifest, page and tree names only chunks that really are where it says.
 import { createBLAKE3 } from 'hash-wasm';
 import type { RemoteFixture } from './remote-fixture.js';
 
 /** What a remote holds, and everything found wrong with it (empty when sound). */
 export interface RemoteReport {
   packs: number;
+  pages: number;
   manifests: number;
   trees: number;
   problems: string[];
 }
 
-const LAYOUT = /^(packs|manifests|trees)\/([0-9a-f]{2})\/([0-9a-f]{62})$/;
+const LAYOUT = /^(packs|pages|manifests|trees)\/([0-9a-f]{2})\/([0-9a-f]{62})$/;
 
 /** BLAKE3-256 hex of `bytes` (hash-wasm, independent of cpv's native hasher). */
 export async function blake3Hex(bytes: Uint8Array): Promise<string> {
@@ -35,16 +36,18 @@ function packIndex(pack: Buffer): Map<string, [number, number]> {
 
 /**
  * Read every object of `remote` and check it. Packs: named by their BLAKE3, magic and
- * trailer intact, each chunk hashing to its oid. Manifests and tree indexes: named by
- * the oid they describe, every pack they name present, every chunk location matching
- * that pack's index; a tree's text hashes to its oid and each of its multi-chunk or
- * unlocated files has a manifest.
+ * trailer intact, each chunk hashing to its oid. Manifest pages: named by their
+ * BLAKE3, every chunk location matching its pack's index. Manifests and tree indexes:
+ * named by the oid they describe, every pack they name present, every chunk location
+ * matching that pack's index (version 2 manifests: every page present, holding the
+ * chunk and byte counts the root gives); a tree's text hashes to its oid and each of
+ * its multi-chunk or unlocated files has a manifest.
  */
 export async function checkRemote(remote: RemoteFixture): Promise<RemoteReport> {
-  const report: RemoteReport = { packs: 0, manifests: 0, trees: 0, problems: [] };
+  const report: RemoteReport = { packs: 0, pages: 0, manifests: 0, trees: 0, problems: [] };
   const problem = (key: string, what: string): void => void report.problems.push(`${key}: ${what}`);
   const keys = await remote.keys();
-  const byKind = { packs: [] as string[], manifests: [] as string[], trees: [] as string[] };
+  const byKind = { packs: [] as string[], pages: [] as string[], manifests: [] as string[], trees: [] as string[] };
   for (const key of keys) {
     const m = LAYOUT.exec(key);
     if (m) byKind[m[1] as keyof typeof byKind].push(m[2]! + m[3]!);
@@ -72,17 +75,58 @@ export async function checkRemote(remote: RemoteFixture): Promise<RemoteReport> 
     const at = index.get(chunk);
     if (!at || at[0] !== offset || at[1] !== length) problem(key, `chunk ${chunk.slice(0, 12)} is not at ${offset}+${length} of pack ${pack!.slice(0, 12)}`);
   };
+  // Pages: page oid → [chunks, bytes] of each sound one.
+  const pages = new Map<string, [number, number]>();
+  for (const hex of byKind.pages) {
+    const key = `pages/${hex.slice(0, 2)}/${hex.slice(2)}`;
+    report.pages++;
+    try {
+      const bytes = await remote.read(key);
+      if ((await blake3Hex(bytes)) !== hex) {
+        problem(key, 'does not hash to its name');
+        continue;
+      }
+      const page = JSON.parse(bytes.toString('utf8')) as { format: string; version: number; packs: string[]; chunks: Array<[string, number, number, number]> };
+      if (page.format !== 'cpv-manifest-page' || page.version !== 1) problem(key, `format ${page.format} version ${page.version}`);
+      let total = 0;
+      for (const [chunk, length, p, offset] of page.chunks) {
+        located(key, page.packs[p], chunk, offset, length);
+        total += length;
+      }
+      pages.set(hex, [page.chunks.length, total]);
+    } catch (err) {
+      problem(key, `unreadable (${(err as Error).message})`);
+    }
+  }
   const manifests = new Set(byKind.manifests);
   for (const hex of byKind.manifests) {
     const key = `manifests/${hex.slice(0, 2)}/${hex.slice(2)}`;
     report.manifests++;
     try {
-      const m = JSON.parse((await remote.read(key)).toString('utf8')) as { format: string; oid: string; size: number; packs: string[]; chunks: Array<[string, number, number, number]> };
+      const m = JSON.parse((await remote.read(key)).toString('utf8')) as {
+        format: string;
+        version: number;
+        oid: string;
+        size: number;
+        packs: string[];
+        chunks: Array<[string, number, number, number]>;
+        pages: Array<[string, number, number]>;
+      };
       if (m.format !== 'cpv-manifest' || m.oid !== `b3:${hex}`) problem(key, `describes ${m.oid} (format ${m.format})`);
       let total = 0;
-      for (const [chunk, length, p, offset] of m.chunks) {
-        located(key, m.packs[p], chunk, offset, length);
-        total += length;
+      if (m.version === 2) {
+        for (const [page, chunks, bytes] of m.pages) {
+          const held = pages.get(page);
+          if (!held) problem(key, `names page ${page.slice(0, 12)}, which is not on the remote (or is damaged)`);
+          else if (held[0] !== chunks || held[1] !== bytes) problem(key, `page ${page.slice(0, 12)} holds ${held[0]} chunks of ${held[1]} bytes, not ${chunks} of ${bytes}`);
+          total += bytes;
+        }
+      } else {
+        if (m.version !== 1) problem(key, `version ${m.version}`);
+        for (const [chunk, length, p, offset] of m.chunks) {
+          located(key, m.packs[p], chunk, offset, length);
+          total += length;
+        }
       }
       if (total !== m.size) problem(key, `chunks sum to ${total}, not ${m.size}`);
     } catch (err) {

@@ -29,7 +29,7 @@ export default class Fsck extends BaseCommand {
     const r = await fsck(await this.repo(), { remote: flags.remote, readData: flags['read-data'], repair: flags.repair, jobs: flags.jobs });
     const hashed = (n: number): string => (r.readData ? `, ${formatBytes(n)} re-hashed` : '');
     this.say(`cache ${r.cache.dir}: ${r.cache.files} file(s), ${r.cache.manifests} manifest(s), ${r.cache.trees} tree(s) checked${hashed(r.cache.bytesHashed)}`);
-    if (r.remote) this.say(`remote ${r.remote.name} (${r.remote.location}): ${r.remote.packs} pack(s), ${r.remote.manifests} manifest(s), ${r.remote.trees} tree(s) checked${hashed(r.remote.bytesHashed)}`);
+    if (r.remote) this.say(`remote ${r.remote.name} (${r.remote.location}): ${r.remote.packs} pack(s), ${r.remote.pages} page(s), ${r.remote.manifests} manifest(s), ${r.remote.trees} tree(s) checked${hashed(r.remote.bytesHashed)}`);
     // Repaired objects here; those left are listed in the error.
     for (const p of r.problems) if (p.repaired) this.say(line(p));
     if (!r.ok) {

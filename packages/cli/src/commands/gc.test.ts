@@ -25,7 +25,7 @@ const plan: GcResult = {
       { kind: 'pack', key: 'packs/12/34', oid: '1234', size: 1_048_576 },
     ],
     bytes: 1_048_676,
-    kept: { trees: 1, manifests: 2, packs: 3 },
+    kept: { trees: 1, manifests: 2, pages: 4, packs: 3 },
     young: [{ kind: 'pack', key: 'packs/56/78', oid: '5678', size: 4096 }],
     partial: [{ key: `packs/${pack.slice(0, 2)}/${pack.slice(2)}`, pack, size: 9000, reclaimable: 3072 }],
     reclaimableBytes: 3072,
@@ -40,7 +40,7 @@ describe('describeGc', () => {
       'Reachable: 2 version(s) of tracked files and directories, from the workspace, HEAD, all branches (3 commit(s) read).',
       'Cache /w/.cpv/cache: would delete 1 file, 2.0 KiB; 5 kept.',
       '  file     files/cd/ef (2.0 KiB)',
-      'Remote origin (/srv/remote): would delete 1 manifest, 1 pack, 1.0 MiB; kept 1 tree(s), 2 manifest(s), 3 pack(s).',
+      'Remote origin (/srv/remote): would delete 1 manifest, 1 pack, 1.0 MiB; kept 1 tree(s), 2 manifest(s), 4 page(s), 3 pack(s).',
       '  manifest manifests/cd/ef (100 B)',
       '  pack     packs/12/34 (1.0 MiB)',
       '  kept by the 7d grace period: 1 pack, 4.0 KiB',
@@ -57,7 +57,7 @@ describe('describeGc', () => {
     });
     expect(done).toContain('Cache /w/.cpv/cache: left alone: shared.');
     expect(done).toContain('Remote origin (/srv/remote): deleted 1 manifest, 1 pack');
-    expect(done).toContain('  no pack deleted: 1 kept record(s) cannot be read (run `cpv fsck -r origin`):\n    manifests/aa/bb: not valid JSON');
+    expect(done).toContain('  no page or pack deleted: 1 kept record(s) cannot be read (run `cpv fsck -r origin`):\n    manifests/aa/bb: not valid JSON');
   });
 
   it('lists at most 20 objects per place and says how many more', () => {

@@ -90,13 +90,13 @@ export function describeGc(r: GcResult): string {
   }
   const g = r.remote;
   if (g) {
-    lines.push(`Remote ${g.remote} (${g.location}): ${verb} ${counted(g.removed)}${g.removed.length ? `, ${formatBytes(g.bytes)}` : ''}; kept ${g.kept.trees} tree(s), ${g.kept.manifests} manifest(s), ${g.kept.packs} pack(s).`);
+    lines.push(`Remote ${g.remote} (${g.location}): ${verb} ${counted(g.removed)}${g.removed.length ? `, ${formatBytes(g.bytes)}` : ''}; kept ${g.kept.trees} tree(s), ${g.kept.manifests} manifest(s), ${g.kept.pages} page(s), ${g.kept.packs} pack(s).`);
     lines.push(...listed(g.removed));
     if (g.young.length > 0) lines.push(`  kept by the ${formatDuration(r.graceMs)} grace period: ${counted(g.young)}, ${formatBytes(g.young.reduce((n, o) => n + o.size, 0))}`);
     if (g.partial.length > 0) lines.push(`  kept, partly referenced: ${g.partial.length} pack(s) holding ${formatBytes(g.reclaimableBytes)} that nothing kept references`);
-    if (g.spared > 0) lines.push(`  spared: ${g.spared} pack(s) named by records pushed while gc ran`);
+    if (g.spared > 0) lines.push(`  spared: ${g.spared} page(s) or pack(s) named by records pushed while gc ran`);
     if (g.unreadable.length > 0) {
-      lines.push(`  no pack deleted: ${g.unreadable.length} kept record(s) cannot be read (run \`cpv fsck -r ${g.remote}\`):`);
+      lines.push(`  no page or pack deleted: ${g.unreadable.length} kept record(s) cannot be read (run \`cpv fsck -r ${g.remote}\`):`);
       for (const u of g.unreadable.slice(0, LIST_MAX)) lines.push(`    ${u.key}: ${u.reason}`);
     }
   }

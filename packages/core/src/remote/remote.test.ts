@@ -8,7 +8,8 @@ import { DEFAULT_CHUNKER } from '../chunk/fastcdc.js';
 import { mergeConfig } from '../config/config.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { Cache } from '../store/cache.js';
-import type { RemoteManifest, RemoteTreeIndex } from '../store/manifest.js';
+import { INLINE_MANIFEST_MAX_CHUNKS, parseRemoteManifest, type RemoteChunk, type RemoteManifest, type RemoteTreeIndex } from '../store/manifest.js';
+import { createRng } from '../testing/seeded.js';
 import { serializeTree } from '../store/tree.js';
 import { openBackend, Remote, remoteIdOf, remoteKeys } from './remote.js';
 import { parseRemoteOption } from './options.js';
@@ -43,6 +44,7 @@ describe('remote keys and ids', () => {
     expect(remoteKeys.pack(hex('a'))).toBe(`packs/aa/${'a'.repeat(62)}`);
     expect(remoteKeys.manifest(FILE)).toBe(`manifests/ff/${'f'.repeat(62)}`);
     expect(remoteKeys.tree(FILE)).toBe(`trees/ff/${'f'.repeat(62)}`);
+    expect(remoteKeys.page(hex('c'))).toBe(`pages/cc/${'c'.repeat(62)}`);
   });
 
   it('derives the remote id from the first 16 hex of BLAKE3(url)', async () => {
@@ -127,6 +129,18 @@ describe('Remote', () => {
     expect((await remote.knownChunks()).size).toBe(0);
   });
 
+  it('gives a chunk known in several places the same location whatever the record order', async () => {
+    const spots = [
+      { pack: hex('d'), offset: 8, length: 5 },
+      { pack: hex('c'), offset: 900, length: 5 },
+      { pack: hex('c'), offset: 100, length: 5 },
+    ];
+    const next = createRng(31);
+    // Records whose names (their hashes) sort in varying order against each other.
+    for (const [i, loc] of spots.entries()) await remote.rememberLocations([[hex('3'), loc], [(next() >>> 0).toString(16).padStart(64, String(i))!, loc]]);
+    expect((await remote.knownChunks()).get(hex('3'))).toEqual({ pack: hex('c'), offset: 100, length: 5 });
+  });
+
   it('knows the locations it was told were proven, across records', async () => {
     await remote.rememberLocations([[hex('3'), { pack: hex('c'), offset: 8, length: 5 }]]);
     await remote.rememberLocations([
@@ -199,5 +213,113 @@ describe('Remote', () => {
 
     await backend.save(remoteKeys.tree(oid), Buffer.from(JSON.stringify({ ...index, tree: tree.replace(' 7 ', ' 8 ') })));
     await expect(remote.loadTree(oid)).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  describe('paged (version 2) manifests', () => {
+    /** A located chunk list of `n` seeded chunks over two packs. */
+    const big = (n: number, seed = 41): RemoteManifest => {
+      const next = createRng(seed);
+      const chunks = Array.from({ length: n }, (_, i): RemoteChunk => [
+        Array.from({ length: 8 }, () => next().toString(16).padStart(8, '0')).join(''),
+        100 + (next() % 900),
+        i % 2,
+        8 + 1000 * i,
+      ]);
+      return { format: 'cpv-manifest', version: 1, oid: FILE, size: chunks.reduce((t, c) => t + c[1], 0), chunker: { ...DEFAULT_CHUNKER }, packs: [hex('a'), hex('b')], chunks };
+    };
+    const keysUnder = async (prefix: string): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const o of backend.list(prefix)) out.push(o.key);
+      return out.sort();
+    };
+    const located = (m: RemoteManifest): Array<[string, number, string, number]> => m.chunks.map(([c, l, p, o]) => [c, l, m.packs[p]!, o]);
+
+    it('stays inline (version 1, no pages) up to the threshold', async () => {
+      const m = big(INLINE_MANIFEST_MAX_CHUNKS);
+      const n = await remote.saveManifest(m);
+      expect(await keysUnder('pages/')).toEqual([]);
+      const text = Buffer.from(await backend.load(remoteKeys.manifest(FILE))).toString();
+      expect(n).toBe(text.length);
+      expect(parseRemoteManifest(text, 'm', FILE).version).toBe(1);
+      expect(located(await remote.loadManifest(FILE))).toEqual(located(m));
+    });
+
+    it('writes pages named by their hash, then the root, and reads the same chunk list back', async () => {
+      const m = big(1500);
+      const n = await remote.saveManifest(m);
+      const pageKeys = await keysUnder('pages/');
+      expect(pageKeys.length).toBeGreaterThan(5);
+      let total = Buffer.from(await backend.load(remoteKeys.manifest(FILE))).length;
+      for (const k of pageKeys) {
+        const bytes = await backend.load(k);
+        expect(k).toBe(remoteKeys.page(await blake3Hex(bytes)));
+        total += bytes.length;
+      }
+      expect(n).toBe(total);
+      const loaded = await remote.loadManifest(FILE);
+      expect(loaded.version).toBe(2);
+      expect(loaded.size).toBe(m.size);
+      expect(located(loaded)).toEqual(located(m));
+      expect([...loaded.pages!].sort()).toEqual(pageKeys.map((k) => k.slice(6).replace('/', '')));
+      // Saving again writes only the root: every page is there.
+      const again = await remote.saveManifest(m);
+      expect(again).toBe(Buffer.from(await backend.load(remoteKeys.manifest(FILE))).length);
+    });
+
+    it('names a missing page and the file with IntegrityError', async () => {
+      await remote.saveManifest(big(1500));
+      const pages = await keysUnder('pages/');
+      const gone = pages[createRng(5)() % pages.length]!;
+      await backend.remove(gone);
+      const err = await rejection(remote.loadManifest(FILE));
+      expect(err).toBeInstanceOf(IntegrityError);
+      const page = gone.slice(6).replace('/', '');
+      expect((err as IntegrityError).message).toBe(`remote manifest b3:ffffffffffff on origin names page ${page.slice(0, 12)} (${gone}), which is not on the remote`);
+      expect((err as IntegrityError).data).toMatchObject({ oid: FILE, page, missing: gone, remote: 'origin' });
+      expect((err as IntegrityError).hint).toContain('cpv fsck -r origin');
+    });
+
+    it('names a corrupt page and the file with IntegrityError', async () => {
+      await remote.saveManifest(big(1500));
+      const pages = await keysUnder('pages/');
+      const bad = pages[createRng(6)() % pages.length]!;
+      const text = Buffer.from(await backend.load(bad)).toString();
+      // Still a valid page, but not the bytes its name promises (another offset).
+      await rm(path.join(remoteDir, bad), { force: true });
+      await backend.save(bad, Buffer.from(text.replace(/,(\d+)\]/, (_m, o: string) => `,${Number(o) + 1}]`)));
+      const err = await rejection(remote.loadManifest(FILE));
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect((err as IntegrityError).message).toMatch(/^remote manifest b3:ffffffffffff on origin: manifest page [0-9a-f]{12} \(pages\/.*\) is corrupt: its content does not hash to its name$/);
+      expect((err as IntegrityError).message).toContain(bad);
+    });
+
+    it('rejects a malformed page with FormatError naming it and the file', async () => {
+      // A page stored under its own hash (so it passes the hash check) that is not a valid page.
+      const body = Buffer.from(JSON.stringify({ format: 'cpv-manifest-page', version: 1, packs: [hex('a')], chunks: [[hex('1'), 10, 3, 8]] }) + '\n');
+      const page = await blake3Hex(body);
+      await backend.save(remoteKeys.page(page), body);
+      const root = { format: 'cpv-manifest', version: 2, oid: FILE, size: 10, chunker: { ...DEFAULT_CHUNKER }, pages: [[page, 1, 10]] };
+      await backend.save(remoteKeys.manifest(FILE), Buffer.from(JSON.stringify(root)));
+      const err = await rejection(remote.loadManifest(FILE));
+      expect(err).toBeInstanceOf(FormatError);
+      expect((err as FormatError).message).toBe(`remote manifest b3:ffffffffffff on origin: manifest page ${page.slice(0, 12)}: each chunk must be ["<oid>", length > 0, pack index, offset]`);
+    });
+
+    it('shares page reads across manifests through a memo', async () => {
+      await remote.saveManifest(big(1500));
+      let loads = 0;
+      const counting = await Remote.fromBackend('origin', Object.assign(Object.create(backend) as DirectoryBackend, {
+        load: (key: string, o?: object) => {
+          if (key.startsWith('pages/')) loads++;
+          return backend.load(key, o);
+        },
+      }), cache);
+      const pages = new Map();
+      await counting.loadManifest(FILE, undefined, { pages });
+      const first = loads;
+      expect(first).toBe((await keysUnder('pages/')).length);
+      await counting.loadManifest(FILE, undefined, { pages });
+      expect(loads).toBe(first);
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { Backend } from '../backend/backend.js';
 import { DirectoryBackend, directoryFromUrl } from '../backend/directory.js';
 import { ConfigError, FormatError, IntegrityError, NotFoundError } from '../errors.js';
@@ -7,8 +8,17 @@ import type { RemoteConfig, RepoConfig } from '../config/config.js';
 import { blake3Hex } from '../hash/blake3.js';
 import type { Cache } from '../store/cache.js';
 import {
+  assembleManifest,
+  INLINE_MANIFEST_MAX_CHUNKS,
+  manifestRoot,
+  parseManifestPage,
   parseRemoteManifest,
   parseRemoteTreeIndex,
+  serializeObject,
+  splitPages,
+  type InlineManifest,
+  type ManifestPage,
+  type ManifestRoot,
   type RemoteManifest,
   type RemoteTreeIndex,
 } from '../store/manifest.js';
@@ -20,6 +30,8 @@ import { fanout, isHexOid, oidHex, shortOid, toFileOid } from '../util/oid.js';
 
 const REMOTE_MARKER = 'cpv-remote.json';
 const REMOTE_MARKER_BODY = JSON.stringify({ format: 'cpv-remote', version: 1 }) + '\n';
+/** Pages of one manifest read, or asked about, at once (unless the caller limits it). */
+const PAGE_JOBS = 8;
 
 /** Where a chunk lives on a remote. */
 export interface ChunkLocation {
@@ -32,6 +44,7 @@ export interface ChunkLocation {
 export const remoteKeys = {
   pack: (packOid: string): string => `packs/${fanout(packOid)}`,
   manifest: (oid: string): string => `manifests/${fanout(oidHex(oid))}`,
+  page: (pageOid: string): string => `pages/${fanout(pageOid)}`,
   tree: (oid: string): string => `trees/${fanout(oidHex(oid))}`,
 };
 
@@ -136,12 +149,99 @@ export class Remote {
   }
 
   /**
-   * Load and validate a file's remote manifest. Throws NotFoundError
-   * when the remote does not have the file, FormatError when it is malformed.
+   * Load and validate a file's remote manifest, either version: a version 2 root's
+   * pages are read (a few at a time, or once per `pages` memo), each checked to hash
+   * to its name and validated, and flattened into one chunk list with `pages` set.
+   * Throws NotFoundError when the remote does not have the file's manifest,
+   * IntegrityError naming the page and the file when a page is missing or corrupt,
+   * FormatError when the root or a page is malformed, RemoteError when the remote fails.
    */
-  async loadManifest(oid: string, signal?: AbortSignal): Promise<RemoteManifest> {
+  async loadManifest(oid: string, signal?: AbortSignal, opts: { pages?: PageMemo } = {}): Promise<RemoteManifest> {
+    const stored = await this.loadStoredManifest(oid, signal);
+    if (stored.version === 1) return stored;
+    const what = `remote manifest ${shortOid(oid)} on ${this.name}`;
+    const limit = pLimit(PAGE_JOBS);
+    const load = (page: string): Promise<ManifestPage> => memo(opts.pages, page, () => limit(() => this.loadPage(page, signal)));
+    const pages = await Promise.all(
+      stored.pages.map(([page]) =>
+        load(page).catch((err: unknown) => {
+          const data = { oid, page, key: remoteKeys.page(page), remote: this.name };
+          const hint = `the remote record of this file is damaged: \`cpv fsck -r ${this.name}\` lists the damage; push the file again from a clone that has it`;
+          if (err instanceof NotFoundError) throw new IntegrityError(`${what} names page ${page.slice(0, 12)} (${remoteKeys.page(page)}), which is not on the remote`, { hint, data: { ...data, missing: remoteKeys.page(page) } });
+          if (err instanceof IntegrityError) throw new IntegrityError(`${what}: ${err.message}`, { hint, data });
+          if (err instanceof FormatError) throw new FormatError(`${what}: ${err.message}`, { hint: err.hint, data });
+          throw err;
+        }),
+      ),
+    );
+    return assembleManifest(stored, pages, what);
+  }
+
+  /**
+   * Load and validate a file's remote manifest as stored: version 1, or a version 2
+   * root without its pages. Throws NotFoundError when absent, FormatError when
+   * malformed, RemoteError when the remote fails.
+   */
+  async loadStoredManifest(oid: string, signal?: AbortSignal): Promise<InlineManifest | ManifestRoot> {
     const text = await this.loadText(remoteKeys.manifest(oid), `file ${shortOid(oid)}`, signal);
     return parseRemoteManifest(text, `remote manifest ${shortOid(oid)} on ${this.name}`, oid);
+  }
+
+  /**
+   * Load a page of a version 2 manifest, check that it hashes to `page` and validate
+   * it. Throws NotFoundError when absent, IntegrityError when it does not hash to its
+   * name, FormatError when malformed, RemoteError when the remote fails.
+   */
+  async loadPage(page: string, signal?: AbortSignal): Promise<ManifestPage> {
+    const key = remoteKeys.page(page);
+    const bytes = await this.backend.load(key, { signal });
+    const what = `manifest page ${page.slice(0, 12)}`;
+    if ((await blake3Hex(bytes)) !== page) {
+      throw new IntegrityError(`${what} (${key}) is corrupt: its content does not hash to its name`, { data: { page, key, remote: this.name } });
+    }
+    return parseManifestPage(Buffer.from(bytes).toString('utf8'), what);
+  }
+
+  /**
+   * Write a file's remote manifest (docs/format.md, "Remote manifest"): version 1
+   * inline for up to {@link INLINE_MANIFEST_MAX_CHUNKS} chunks, else version 2, whose
+   * pages are written first (only those the remote does not have: each is asked
+   * about, `limit` at a time, once per `pages` memo) and the root last, so a
+   * manifest on the remote always has all of its pages. Every pack `m` names must be
+   * on the remote already. Returns the bytes written. Idempotent.
+   * Throws RemoteError when the remote fails.
+   */
+  async saveManifest(m: RemoteManifest, opts: { signal?: AbortSignal; limit?: ReturnType<typeof pLimit>; pages?: Map<string, Promise<void>> } = {}): Promise<number> {
+    const { signal } = opts;
+    const key = remoteKeys.manifest(m.oid);
+    if (m.chunks.length <= INLINE_MANIFEST_MAX_CHUNKS) {
+      const body = Buffer.from(serializeObject({ format: 'cpv-manifest', version: 1, oid: m.oid, size: m.size, chunker: m.chunker, packs: m.packs, chunks: m.chunks }));
+      await this.backend.save(key, body, { signal });
+      return body.length;
+    }
+    const limit = opts.limit ?? pLimit(PAGE_JOBS);
+    const pages = await Promise.all(
+      splitPages(m).map(async (page) => {
+        const body = Buffer.from(serializeObject(page));
+        return { oid: await blake3Hex(body), page, body };
+      }),
+    );
+    let written = 0;
+    await Promise.all(
+      pages.map(({ oid, body }) =>
+        memo(opts.pages, oid, () =>
+          limit(async () => {
+            const pageKey = remoteKeys.page(oid);
+            if (await this.backend.exists(pageKey, { signal })) return;
+            await this.backend.save(pageKey, body, { signal });
+            written += body.length;
+          }),
+        ),
+      ),
+    );
+    const root = Buffer.from(serializeObject(manifestRoot(m, pages)));
+    await this.backend.save(key, root, { signal });
+    return written + root.length;
   }
 
   /**
@@ -178,12 +278,17 @@ export class Remote {
   /**
    * Everything the client knows to be on this remote: chunk oid → location, from the
    * location records it wrote after uploading or verifying chunks. A hint only:
-   * callers re-check that the packs exist.
+   * callers re-check that the packs exist. A chunk known in several places gets the
+   * least (pack oid, offset), whatever order the records are read in, so the same
+   * knowledge always gives the same locations (and unchanged manifest pages repeat).
    */
   async knownChunks(): Promise<Map<string, ChunkLocation>> {
     const out = new Map<string, ChunkLocation>();
     await this.eachRecord((_file, chunks) => {
-      for (const [c, loc] of chunks) out.set(c, loc);
+      for (const [c, loc] of chunks) {
+        const had = out.get(c);
+        if (!had || loc.pack < had.pack || (loc.pack === had.pack && loc.offset < had.offset)) out.set(c, loc);
+      }
     });
     return out;
   }
@@ -231,6 +336,20 @@ export class Remote {
   close(): Promise<void> {
     return this.backend.close();
   }
+}
+
+/** Pages already read (or being read), by page oid: lets callers share reads across manifests. */
+export type PageMemo = Map<string, Promise<ManifestPage>>;
+
+/** `make()` once per key when a memo is given; every call otherwise. */
+function memo<T>(map: Map<string, Promise<T>> | undefined, key: string, make: () => Promise<T>): Promise<T> {
+  if (!map) return make();
+  let p = map.get(key);
+  if (!p) {
+    p = make();
+    map.set(key, p);
+  }
+  return p;
 }
 
 /** Chunk locations a remembered record describes. Throws on a damaged record. */

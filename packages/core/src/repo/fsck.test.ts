@@ -157,6 +157,64 @@ describe('fsck: remote', () => {
   });
 });
 
+describe('fsck: remote, paged manifests', () => {
+  /** A model over 256 chunks (a version 2 manifest), pushed; its page keys. */
+  async function pagedModel(): Promise<{ oid: string; pages: string[] }> {
+    await writeFile(path.join(dir, 'paged.bin'), seededBytes(40, 1_500_000));
+    const oid = (await add(repo, { cwd: dir, paths: ['paged.bin'] })).items[0]!.oid;
+    await push(repo, { cwd: dir, targets: [] });
+    const root = JSON.parse(await readFile(path.join(remoteDir, remoteKeys.manifest(oid)), 'utf8')) as { version: number; pages: Array<[string, number, number]> };
+    expect(root.version).toBe(2);
+    return { oid, pages: root.pages.map(([p]) => remoteKeys.page(p)) };
+  }
+
+  it('counts pages and finds nothing wrong with a sound remote, with and without --read-data', async () => {
+    const { pages } = await pagedModel();
+    const r = await fsck(repo, { remote: 'origin' });
+    expect(r.problems).toEqual([]);
+    expect(r.remote!.pages).toBe(new Set(pages).size);
+    expect(r.remote!.manifests).toBe(3);
+    expect((await fsck(repo, { remote: 'origin', readData: true })).problems).toEqual([]);
+  });
+
+  it('finds a missing page, naming the manifest and the page', async () => {
+    const { oid, pages } = await pagedModel();
+    const gone = pages[seededBytes(41, 1)[0]! % pages.length]!;
+    await rm(path.join(remoteDir, gone));
+    const r = await fsck(repo, { remote: 'origin' });
+    expect(r.problems).toEqual([
+      { where: 'remote', kind: 'manifest', key: remoteKeys.manifest(oid), oid, reason: expect.stringMatching(/^names page [0-9a-f]{12}, which is not on the remote$/), missing: gone },
+    ]);
+  });
+
+  it('finds a corrupt page, a malformed page, and a page naming a missing pack', async () => {
+    const { oid, pages } = await pagedModel();
+    const [a, c] = [pages[0]!, pages[2]!];
+    await flip(path.join(remoteDir, a), 30);
+    // Valid JSON under its own name, but not a page (a stray object in pages/).
+    const text = '{"format":"cpv-manifest-page","version":1,"packs":[],"chunks":[]}\n';
+    const { blake3Hex } = await import('../hash/blake3.js');
+    const strayKey = remoteKeys.page(await blake3Hex(Buffer.from(text)));
+    await mkdir(path.dirname(path.join(remoteDir, strayKey)), { recursive: true });
+    await writeFile(path.join(remoteDir, strayKey), text);
+    // c's packs go (below): c must name them.
+    const cPage = JSON.parse(await readFile(path.join(remoteDir, c), 'utf8')) as { packs: string[] };
+    const r = await fsck(repo, { remote: 'origin' });
+    const byKey = new Map(r.problems.map((p) => [p.key, p]));
+    expect(byKey.get(a)).toMatchObject({ where: 'remote', kind: 'page', oid: a.slice(6).replace('/', ''), reason: 'its content does not hash to its name (corrupt)' });
+    expect(byKey.get(strayKey)).toMatchObject({ kind: 'page', reason: expect.stringMatching(/^malformed: .*packs|chunks/) });
+    expect(byKey.get(remoteKeys.manifest(oid))).toMatchObject({ kind: 'manifest', reason: `names page ${a.slice(6).replace('/', '').slice(0, 12)}, which is damaged` });
+    expect(r.problems).toHaveLength(3);
+
+    await flip(path.join(remoteDir, a), 30);
+    for (const p of cPage.packs) await rm(path.join(remoteDir, remoteKeys.pack(p)), { force: true });
+    const r2 = await fsck(repo, { remote: 'origin' });
+    expect(r2.problems).toContainEqual(
+      expect.objectContaining({ kind: 'page', key: c, missing: remoteKeys.pack(cPage.packs[0]!), reason: expect.stringMatching(/^names pack [0-9a-f]{12}, which is not on the remote$/) }),
+    );
+  });
+});
+
 describe('fsck --repair', () => {
   it('re-fetches bad cache files and trees from the remote and rebuilds a bad manifest', async () => {
     await flip(repo.cache.filePath(model), 100);

@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import { CpvError, FormatError, IntegrityError, NotFoundError, PointerParseError } from '../errors.js';
 import { blake3Hex, loadHasher } from '../hash/blake3.js';
 import { scanFile } from '../chunk/scan.js';
-import { listLayout, type LayoutObject } from '../remote/listing.js';
+import { LAYOUT_PREFIXES, listLayout, type LayoutObject } from '../remote/listing.js';
 import { Remote, remoteKeys } from '../remote/remote.js';
 import { parseLocalManifest, type ChunkRef, type LocalManifest } from '../store/manifest.js';
 import { readPackIndex, type PackEntry } from '../store/pack.js';
@@ -37,10 +37,10 @@ export interface FsckOptions {
 /** One bad object. */
 export interface FsckProblem {
   where: 'cache' | 'remote';
-  kind: 'file' | 'manifest' | 'tree' | 'pack';
+  kind: 'file' | 'manifest' | 'tree' | 'page' | 'pack';
   /** Cache objects: path relative to the cache directory; remote objects: backend key. */
   key: string;
-  /** File or tree oid (`b3:…`), or pack oid (hex). */
+  /** File or tree oid (`b3:…`), or pack or manifest page oid (hex). */
   oid: string;
   reason: string;
   /** The key of an object this one names and the remote lacks. */
@@ -55,7 +55,7 @@ export interface FsckResult {
   ok: boolean;
   readData: boolean;
   cache: { dir: string; files: number; manifests: number; trees: number; bytesHashed: number };
-  remote?: { name: string; location: string; packs: number; manifests: number; trees: number; bytesHashed: number };
+  remote?: { name: string; location: string; packs: number; pages: number; manifests: number; trees: number; bytesHashed: number };
   problems: FsckProblem[];
 }
 
@@ -67,11 +67,13 @@ export interface FsckResult {
  * a cached tree or a workspace pointer gives. With `readData`, every file is re-hashed
  * whole and chunk by chunk against its manifest.
  *
- * Remote: every tree index and manifest parses and verifies; every pack it names
- * exists and holds each range it points at (within the pack's size; with `readData`,
- * exactly a chunk of the pack's index with that oid and length); every multi-chunk
- * file of a tree has its manifest. With `readData`, every pack is downloaded, hashed
- * against its name, and every chunk in it re-hashed.
+ * Remote: every tree index, manifest and manifest page parses and verifies (a page
+ * hashes to its name); every page a manifest names exists, is sound and holds what the
+ * manifest says; every pack a record or page names exists and holds each range it
+ * points at (within the pack's size; with `readData`, exactly a chunk of the pack's
+ * index with that oid and length); every multi-chunk file of a tree has its manifest.
+ * With `readData`, every pack is downloaded, hashed against its name, and every chunk
+ * in it re-hashed.
  *
  * Reports each bad object with its key and reason; never throws for a bad object.
  * Read-only, unless `repair` (then it holds the repository lock). Throws RemoteError
@@ -210,10 +212,14 @@ async function hashCached(path: string, chunks: readonly ChunkRef[] | undefined)
 
 async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number }, problems: FsckProblem[]): Promise<NonNullable<FsckResult['remote']>> {
   const limit = pLimit(opts.jobs);
-  const listed = await listLayout(remote.backend, undefined, opts.signal);
+  // Listed in the reverse of the write order: whatever a listed record names was
+  // written before it, so it is listed too (unless a gc removed it since).
+  const listed = await listLayout(remote.backend, [...LAYOUT_PREFIXES].reverse(), opts.signal);
   const packs = new Map(listed.filter((l) => l.kind === 'pack').map((l) => [l.oid, l]));
   const manifests = new Set(listed.filter((l) => l.kind === 'manifest').map((l) => l.oid));
-  const stats = { name: remote.name, location: remote.backend.location, packs: packs.size, manifests: manifests.size, trees: listed.length - packs.size - manifests.size, bytesHashed: 0 };
+  const pages = listed.filter((l) => l.kind === 'page');
+  const count = (kind: LayoutObject['kind']): number => listed.filter((l) => l.kind === kind).length;
+  const stats = { name: remote.name, location: remote.backend.location, packs: packs.size, pages: pages.length, manifests: manifests.size, trees: count('tree'), bytesHashed: 0 };
   const bad = (l: LayoutObject, reason: string, missing?: string): void => {
     problems.push({ where: 'remote', kind: l.kind, key: l.key, oid: l.oid, reason, ...(missing ? { missing } : {}) });
   };
@@ -266,15 +272,49 @@ async function checkRemote(remote: Remote, opts: FsckOptions & { jobs: number },
     if (outside) bad(l, outside);
   };
 
+  // Pages next: what each holds (chunks, bytes), or why it is unusable, for the
+  // manifests that name them.
+  const pageFacts = new Map<string, { chunks: number; bytes: number } | { reason: string }>();
+  await Promise.all(
+    pages.map((l) =>
+      limit(async () => {
+        try {
+          const page = await remote.loadPage(l.oid, opts.signal);
+          checkRanges(l, page.chunks.map(([c, length, p, offset]) => [c, page.packs[p]!, offset, length]));
+          pageFacts.set(l.oid, { chunks: page.chunks.length, bytes: page.chunks.reduce((n, c) => n + c[1], 0) });
+        } catch (err) {
+          if (err instanceof NotFoundError) return; // removed since the listing (a gc)
+          if (!(err instanceof FormatError || err instanceof IntegrityError)) throw err;
+          const reason = err instanceof IntegrityError ? 'its content does not hash to its name (corrupt)' : `malformed: ${err.message}`;
+          pageFacts.set(l.oid, { reason });
+          bad(l, reason);
+        }
+      }),
+    ),
+  );
+
   await Promise.all(
     listed
-      .filter((l) => l.kind !== 'pack')
+      .filter((l) => l.kind === 'manifest' || l.kind === 'tree')
       .map((l) =>
         limit(async () => {
           try {
             if (l.kind === 'manifest') {
-              const m = await remote.loadManifest(l.oid, opts.signal);
-              checkRanges(l, m.chunks.map(([c, length, p, offset]) => [c, m.packs[p]!, offset, length]));
+              const m = await remote.loadStoredManifest(l.oid, opts.signal);
+              if (m.version === 1) return checkRanges(l, m.chunks.map(([c, length, p, offset]) => [c, m.packs[p]!, offset, length]));
+              // A paged manifest: its pages' ranges were checked above.
+              for (const [page, chunks, bytes] of m.pages) {
+                const f = pageFacts.get(page);
+                if (!f) bad(l, `names page ${page.slice(0, 12)}, which is not on the remote`, remoteKeys.page(page));
+                else if ('reason' in f) bad(l, `names page ${page.slice(0, 12)}, which is damaged`);
+                else if (f.chunks !== chunks || f.bytes !== bytes) bad(l, `says page ${page.slice(0, 12)} holds ${chunks} chunks of ${bytes} bytes; it holds ${f.chunks} of ${f.bytes}`);
+                else continue;
+                return; // one problem per manifest
+              }
+              if (m.pages.length === 1 && m.pages[0]![1] === 1) {
+                // The one-chunk rule of version 1 holds for the flattened list too.
+                await remote.loadManifest(l.oid, opts.signal);
+              }
               return;
             }
             const { index, entries } = await remote.loadTree(l.oid, opts.signal);

@@ -382,6 +382,130 @@ describe('gc --cloud', () => {
   });
 });
 
+describe('gc --cloud: paged manifests', () => {
+  /** Over 256 chunks: a version 2 manifest. v2 changes a few bytes at a seeded place. */
+  const P1 = seededBytes(50, 1_500_000);
+  const p2 = (): Uint8Array => {
+    const b = Uint8Array.from(P1);
+    b.set(seededBytes(51, 300), 500_000 + (seededBytes(52, 2).reduce((x, y) => x * 256 + y, 0) % 500_000));
+    return b;
+  };
+  const pagesOf = async (oid: string): Promise<string[]> => {
+    const root = JSON.parse(await readFile(path.join(remoteDir, remoteKeys.manifest(oid)), 'utf8')) as { version: number; pages: Array<[string, number, number]> };
+    expect(root.version).toBe(2);
+    return root.pages.map(([p]) => p);
+  };
+  const packsOfPages = async (pages: readonly string[]): Promise<string[]> => {
+    const out = new Set<string>();
+    for (const p of pages) for (const pack of (JSON.parse(await readFile(path.join(remoteDir, remoteKeys.page(p)), 'utf8')) as { packs: string[] }).packs) out.add(pack);
+    return [...out].sort();
+  };
+  /** Set every remote object's modification time `days` days back. */
+  const age = async (days: number, keys?: readonly string[]): Promise<void> => {
+    const { utimes } = await import('node:fs/promises');
+    const t = new Date(Date.now() - days * 86_400_000);
+    for (const k of keys ?? (await remoteKeyList(''))) await utimes(path.join(remoteDir, k), t, t);
+  };
+
+  /** v1 then v2 of a paged model (v2 shares most pages), and an unreachable paged file c. */
+  async function pagedHistory(): Promise<{ v1: string; cur: string; c: string }> {
+    const v1 = await track('model.bin', P1);
+    commitAll(dir, 'v1');
+    await push(repo, { cwd: dir, targets: [] });
+    const c = await track('c.bin', seededBytes(53, 1_200_000));
+    await push(repo, { cwd: dir, targets: [] });
+    await untrack('c.bin');
+    const cur = await track('model.bin', p2());
+    commitAll(dir, 'v2');
+    await push(repo, { cwd: dir, targets: [] });
+    return { v1, cur, c };
+  }
+
+  it('deletes the pages only unreachable manifests name, in the order trees, manifests, pages, packs', async () => {
+    const { v1, cur, c } = await pagedHistory();
+    const [pv1, pcur, pc] = [await pagesOf(v1), await pagesOf(cur), await pagesOf(c)];
+    const onlyV1 = pv1.filter((p) => !pcur.includes(p));
+    const cPacks = await packsOfPages(pc);
+    expect(onlyV1.length).toBeGreaterThanOrEqual(1);
+    expect(onlyV1.length).toBeLessThanOrEqual(2);
+    const backend = recordRemovals(new DirectoryBackend(remoteDir));
+    const remote = await Remote.fromBackend('origin', backend.backend, repo.cache);
+    const r = await gcWith(repo, remote, { cloud: true, graceMs: 0 });
+    await remote.close();
+    const g = r.remote!;
+    expect(oids(g.removed, 'manifest')).toEqual([v1, c].sort());
+    expect(oids(g.removed, 'page')).toEqual([...new Set([...onlyV1, ...pc])].sort());
+    // c was pushed on its own: its packs hold only its chunks. v1's pack stays for v2.
+    expect(oids(g.removed, 'pack')).toEqual(cPacks);
+    expect(g.partial.length).toBe(1);
+    expect(g.kept.pages).toBe(new Set(pcur).size);
+    expect(g.unreadable).toEqual([]);
+    const rank = (key: string): number => ['trees/', 'manifests/', 'pages/', 'packs/'].findIndex((p) => key.startsWith(p));
+    const ranks = backend.removed.map(rank);
+    expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
+    expect(new Set(ranks)).toEqual(new Set([1, 2, 3]));
+    expect((await remoteKeyList('pages/')).sort()).toEqual(pcur.map((p) => remoteKeys.page(p)).sort());
+    // Every pack the kept pages name is there, and v2 pulls from a fresh cache.
+    for (const p of await packsOfPages(pcur)) expect(await pathExists(path.join(remoteDir, remoteKeys.pack(p)))).toBe(true);
+    expect((await fetchFresh(cur, P1.length)).equals(Buffer.from(p2()))).toBe(true);
+  });
+
+  it('keeps young pages and the packs they name, even with no manifest naming them', async () => {
+    const { c } = await pagedHistory();
+    const pc = await pagesOf(c);
+    const cPacks = await packsOfPages(pc);
+    // As after a push interrupted before its root: c's pages are there, its manifest is not.
+    await rm(path.join(remoteDir, remoteKeys.manifest(c)));
+    await age(30);
+    await age(0, pc.map((p) => remoteKeys.page(p)));
+    const r = await gc(repo, { cloud: true, graceMs: 7 * 86_400_000 });
+    expect(oids(r.remote!.removed, 'page').filter((p) => pc.includes(p))).toEqual([]);
+    expect(oids(r.remote!.young, 'page')).toEqual(expect.arrayContaining([...new Set(pc)]));
+    for (const p of cPacks) expect(await pathExists(path.join(remoteDir, remoteKeys.pack(p)))).toBe(true);
+    // Once old, they go, and so does the pack only they named.
+    await age(30, pc.map((p) => remoteKeys.page(p)));
+    const later = await gc(repo, { cloud: true, graceMs: 7 * 86_400_000 });
+    expect(oids(later.remote!.removed, 'page')).toEqual(expect.arrayContaining([...new Set(pc)]));
+    expect(oids(later.remote!.removed, 'pack').length).toBeGreaterThan(0);
+  });
+
+  it('spares pages and packs that a manifest or page written while gc ran names', async () => {
+    const { c } = await pagedHistory();
+    const pc = await pagesOf(c);
+    const root = await readFile(path.join(remoteDir, remoteKeys.manifest(c)), 'utf8');
+    const backend = new DirectoryBackend(remoteDir);
+    const remote = await Remote.fromBackend('origin', backend, repo.cache);
+    // A teammate publishes, after the plan, a file whose manifest names c's pages (same content).
+    const other = `b3:${'7'.repeat(64)}`;
+    const r = await gcWith(repo, remote, {
+      cloud: true,
+      graceMs: 0,
+      confirm: async (plan) => {
+        expect(oids(plan.remote!.removed, 'page')).toEqual(expect.arrayContaining(pc));
+        await backend.save(remoteKeys.manifest(other), Buffer.from(root.replace(c, other)));
+        return true;
+      },
+    });
+    const cPacks = await packsOfPages(pc);
+    expect(r.remote!.spared).toBe(new Set(pc).size + cPacks.length);
+    for (const p of pc) expect(await pathExists(path.join(remoteDir, remoteKeys.page(p)))).toBe(true);
+    for (const p of cPacks) expect(await pathExists(path.join(remoteDir, remoteKeys.pack(p)))).toBe(true);
+    expect((await remote.loadManifest(other)).pages).toEqual(pc);
+    await remote.close();
+  });
+
+  it('deletes no page and no pack while a kept manifest names a missing page', async () => {
+    const { cur } = await pagedHistory();
+    const pcur = await pagesOf(cur);
+    await rm(path.join(remoteDir, remoteKeys.page(pcur[0]!)));
+    const r = await gc(repo, { cloud: true, graceMs: 0 });
+    expect(r.remote!.unreadable.map((u) => u.key)).toEqual([remoteKeys.manifest(cur)]);
+    expect(r.remote!.unreadable[0]!.reason).toMatch(/names page [0-9a-f]{12} .* which is not on the remote/);
+    expect(oids(r.remote!.removed, 'page')).toEqual([]);
+    expect(oids(r.remote!.removed, 'pack')).toEqual([]);
+  });
+});
+
 /** The oid of `big.bin` in tree `tree` (a multi-chunk file: it has a manifest of its own). */
 async function bigOf(tree: string): Promise<string> {
   return (await repo.cache.readTree(tree)).find((x) => x.path === 'big.bin')!.oid;

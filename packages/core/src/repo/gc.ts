@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { FormatError, IntegrityError, NotFoundError } from '../errors.js';
 import { listLayout, type LayoutObject } from '../remote/listing.js';
-import { Remote, remoteKeys } from '../remote/remote.js';
+import { Remote, remoteKeys, type PageMemo } from '../remote/remote.js';
 import type { TransferItem } from '../transfer/types.js';
 import { walkFanout } from '../util/fanout-walk.js';
 import { toFileOid } from '../util/oid.js';
@@ -39,14 +39,14 @@ export interface GcOptions {
   now?: number;
 }
 
-export type GcKind = 'file' | 'manifest' | 'tree' | 'pack';
+export type GcKind = 'file' | 'manifest' | 'tree' | 'page' | 'pack';
 
 /** One object gc deletes (or would), or keeps for a reason. */
 export interface GcObject {
   kind: GcKind;
   /** Cache objects: path relative to the cache directory; remote objects: backend key. */
   key: string;
-  /** File or tree oid (`b3:…`), or pack oid (hex). */
+  /** File or tree oid (`b3:…`), or pack or page oid (hex). */
   oid: string;
   size: number;
 }
@@ -76,24 +76,25 @@ export interface GcPartialPack {
 export interface GcRemoteResult {
   remote: string;
   location: string;
-  /** Deleted (or to delete), in deletion order: trees, then manifests, then packs. */
+  /** Deleted (or to delete), in deletion order: trees, then manifests, then manifest pages, then packs. */
   removed: GcObject[];
   bytes: number;
-  kept: { trees: number; manifests: number; packs: number };
+  kept: { trees: number; manifests: number; pages: number; packs: number };
   /**
-   * Unreachable objects kept because of the grace period: records younger than it,
-   * and packs younger than it or needed only by such records.
+   * Unreachable objects kept because of the grace period: records and pages younger
+   * than it, and pages and packs younger than it or needed only by such records.
    */
   young: GcObject[];
   /** Kept packs that are only partly referenced. */
   partial: GcPartialPack[];
   reclaimableBytes: number;
   /**
-   * Kept records gc could not read (damaged), with the reason. Which packs they need
-   * is unknown, so while there is any, no pack is deleted.
+   * Kept records or pages gc could not read (damaged, or a page missing), with the
+   * reason. Which pages and packs they need is unknown, so while there is any, no
+   * page and no pack is deleted.
    */
   unreadable: Array<{ key: string; reason: string }>;
-  /** Packs spared because a record that appeared while gc ran names them. */
+  /** Pages and packs spared because a record or page that appeared while gc ran names them. */
   spared: number;
 }
 
@@ -117,17 +118,19 @@ export interface GcResult {
  * reaches (docs/format.md, "Garbage collection"). Reachable are the pointers of the
  * workspace and HEAD, plus those of the branches, tags or commits `scope` adds; for a
  * directory its tree and every file in it, for a file its manifest, and on the remote
- * every pack a kept manifest or tree index names.
+ * every page a kept manifest names and every pack a kept manifest, page or tree index
+ * names.
  *
  * Plans first, then asks `confirm` (unless `dryRun`, which returns the plan). Deletes
- * in the reverse of the write order, trees, then manifests, then packs (in the cache:
- * trees, manifests, files), so a reader never finds a record whose data is gone.
- * Remote objects younger than `graceMs` stay (a teammate's push in flight), and so do
- * the packs their records name; packs still partly referenced stay and are reported
- * with their reclaimable bytes; before deleting packs gc lists the records again and
- * spares any pack a newly appeared record names. Dedup knowledge of deleted packs is
- * forgotten, so a later push re-uploads those chunks. A shared cache (`cache.dir`
- * outside `.cpv/`) is left alone: other repositories' pointers are unknown here.
+ * in the reverse of the write order, trees, then manifests, then pages, then packs (in
+ * the cache: trees, manifests, files), so a reader never finds a record whose data is
+ * gone. Remote objects younger than `graceMs` stay (a teammate's push in flight), and
+ * so do the pages and packs they name; packs still partly referenced stay and are
+ * reported with their reclaimable bytes; before deleting pages and packs gc lists the
+ * records and pages again and spares any page or pack a newly appeared one names.
+ * Dedup knowledge of deleted packs is forgotten, so a later push re-uploads those
+ * chunks. A shared cache (`cache.dir` outside `.cpv/`) is left alone: other
+ * repositories' pointers are unknown here.
  *
  * Holds the repository lock (unless `dryRun`). Throws PointerParseError for a pointer
  * in scope that cannot be read (nothing is deleted: what it references is unknown),
@@ -235,37 +238,49 @@ interface RemoteCtx {
   signal?: AbortSignal;
 }
 
-type RecordKind = 'tree' | 'manifest';
+type RecordKind = 'tree' | 'manifest' | 'page';
 
-/** What a manifest or tree index names: chunk ranges in packs, and (trees) the files it lists. */
+/**
+ * What a manifest, manifest page or tree index names: chunk ranges in packs, (trees)
+ * the files it lists, (manifests) its pages.
+ */
 interface RecordRefs {
   ranges: Array<[pack: string, offset: number, length: number]>;
   files: string[];
+  pages: string[];
 }
 
 interface RemotePlan {
   result: GcRemoteResult;
   trees: LayoutObject[];
   manifests: LayoutObject[];
+  pages: LayoutObject[];
   packs: LayoutObject[];
-  /** Keys of the records gc keeps. */
+  /** Keys of the records and pages gc keeps. */
   keptRecords: Set<string>;
 }
 
 /**
- * Read what a record names. Undefined when it vanished meanwhile. Throws FormatError
- * or IntegrityError for a damaged record, RemoteError when the remote fails.
+ * Read what a record or page names (pages read once per `pages` memo). Undefined when
+ * it vanished meanwhile. Throws FormatError or IntegrityError for a damaged record or
+ * page (a manifest with a missing page is damaged), RemoteError when the remote fails.
  */
-async function readRefs(ctx: RemoteCtx, kind: RecordKind, oid: string): Promise<RecordRefs | undefined> {
+async function readRefs(ctx: RemoteCtx, kind: RecordKind, oid: string, pages: PageMemo): Promise<RecordRefs | undefined> {
   try {
     if (kind === 'manifest') {
-      const m = await ctx.remote.loadManifest(oid, ctx.signal);
-      return { ranges: m.chunks.map(([, length, p, offset]) => [m.packs[p]!, offset, length]), files: [] };
+      const m = await ctx.remote.loadManifest(oid, ctx.signal, { pages });
+      return { ranges: m.chunks.map(([, length, p, offset]) => [m.packs[p]!, offset, length]), files: [], pages: m.pages ?? [] };
+    }
+    if (kind === 'page') {
+      let pending = pages.get(oid);
+      if (!pending) pages.set(oid, (pending = ctx.remote.loadPage(oid, ctx.signal)));
+      const page = await pending;
+      return { ranges: page.chunks.map(([, length, p, offset]) => [page.packs[p]!, offset, length]), files: [], pages: [] };
     }
     const { index, entries } = await ctx.remote.loadTree(oid, ctx.signal);
     const ranges: RecordRefs['ranges'] = [];
     index.entries.forEach((loc, i) => loc && ranges.push([index.packs[loc[0]]!, loc[1], entries[i]!.size]));
-    return { ranges, files: entries.map((e) => e.oid) };
+    return { ranges, files: entries.map((e) => e.oid), pages: [] };
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
     throw err;
@@ -309,7 +324,9 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
   const young = (l: LayoutObject): boolean => !(l.mtimeMs > 0) || now - l.mtimeMs < graceMs;
   const unreadable: GcRemoteResult['unreadable'] = [];
   const refs = new Map<string, RecordRefs | undefined>();
-  /** Read records (each once), noting damaged ones. */
+  // Versions of a file share most pages: each is read once.
+  const pageMemo: PageMemo = new Map();
+  /** Read records and pages (each once), noting damaged ones. */
   const read = async (records: readonly LayoutObject[]): Promise<void> => {
     await Promise.all(
       records
@@ -317,7 +334,7 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
         .map((l) =>
           ctx.limit(async () => {
             try {
-              refs.set(l.key, await readRefs(ctx, l.kind as RecordKind, l.oid));
+              refs.set(l.key, await readRefs(ctx, l.kind as RecordKind, l.oid, pageMemo));
             } catch (err) {
               if (!isDamage(err)) throw err;
               refs.set(l.key, undefined);
@@ -356,16 +373,26 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
   const manifests = listed.filter((l) => l.kind === 'manifest');
   const keptManifests = manifests.filter((l) => liveFiles.has(l.oid) || young(l));
   await read(keptManifests);
+  // Pages: named by a kept manifest, or young. A young page keeps the packs it names.
+  const namedPages = new Set<string>();
+  for (const l of keptManifests) refs.get(l.key)?.pages.forEach((p) => namedPages.add(p));
+  const pages = listed.filter((l) => l.kind === 'page');
+  const keptPages = pages.filter((l) => namedPages.has(l.oid) || young(l));
+  await read(keptPages.filter((l) => !namedPages.has(l.oid)));
+  const keptSources = [...keptTrees, ...keptManifests, ...keptPages.filter((l) => !namedPages.has(l.oid))];
   const kept = new RangeBook();
-  for (const l of [...keptTrees, ...keptManifests]) {
+  for (const l of keptSources) {
     const r = refs.get(l.key);
     if (r) kept.add(r);
   }
-  const keptRecords = new Set([...keptTrees, ...keptManifests].map((l) => l.key));
-  // Packs reachable records need (the others stay only for young records, or are young).
+  const keptRecords = new Set([...keptTrees, ...keptManifests, ...keptPages].map((l) => l.key));
+  // Pages and packs reachable records need (the others stay only for young ones, or are young).
   const livePacks = new Set<string>();
+  const livePages = new Set<string>();
   for (const l of [...keptTrees, ...keptManifests]) {
-    if (l.kind === 'tree' ? liveTrees.has(l.oid) : reachableFiles.has(l.oid)) refs.get(l.key)?.ranges.forEach(([p]) => livePacks.add(p));
+    if (l.kind === 'tree' ? !liveTrees.has(l.oid) : !reachableFiles.has(l.oid)) continue;
+    refs.get(l.key)?.ranges.forEach(([p]) => livePacks.add(p));
+    refs.get(l.key)?.pages.forEach((p) => livePages.add(p));
   }
   const goneTrees = trees.filter((l) => !keptRecords.has(l.key));
   const goneManifests = manifests.filter((l) => !keptRecords.has(l.key));
@@ -376,7 +403,7 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
   await Promise.all(
     [...goneTrees, ...goneManifests].map((l) =>
       ctx.limit(async () => {
-        const r = await readRefs(ctx, l.kind as RecordKind, l.oid).catch((err: unknown) => {
+        const r = await readRefs(ctx, l.kind as RecordKind, l.oid, pageMemo).catch((err: unknown) => {
           if (isDamage(err)) return undefined;
           throw err;
         });
@@ -386,7 +413,9 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
   );
 
   const packs = listed.filter((l) => l.kind === 'pack');
-  // With a kept record unreadable, which packs it needs is unknown: delete none.
+  // With a kept record or page unreadable, which pages and packs it needs is unknown:
+  // delete none.
+  const gonePages = unreadable.length > 0 ? [] : pages.filter((l) => !keptRecords.has(l.key));
   const gonePacks = unreadable.length > 0 ? [] : packs.filter((l) => !kept.has(l.oid) && !young(l));
   const partial: GcPartialPack[] = [];
   for (const l of packs) {
@@ -395,10 +424,11 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
     if (reclaimable > 0) partial.push({ key: l.key, pack: l.oid, size: l.size, reclaimable });
   }
   const asObject = (l: LayoutObject): GcObject => ({ kind: l.kind, key: l.key, oid: l.oid, size: l.size });
-  const removed = [...goneTrees, ...goneManifests, ...gonePacks].map(asObject);
+  const removed = [...goneTrees, ...goneManifests, ...gonePages, ...gonePacks].map(asObject);
   const youngKept = [
     ...keptTrees.filter((l) => !liveTrees.has(l.oid)),
     ...keptManifests.filter((l) => !reachableFiles.has(l.oid)),
+    ...pages.filter((l) => !livePages.has(l.oid) && keptRecords.has(l.key)),
     ...packs.filter((l) => !livePacks.has(l.oid) && (kept.has(l.oid) || young(l))),
   ].map(asObject);
   const result: GcRemoteResult = {
@@ -406,36 +436,43 @@ async function planRemote(repo: Repo, ctx: RemoteCtx, items: readonly TransferIt
     location: remote.backend.location,
     removed,
     bytes: removed.reduce((n, o) => n + o.size, 0),
-    kept: { trees: keptTrees.length, manifests: keptManifests.length, packs: packs.length - gonePacks.length },
+    kept: { trees: keptTrees.length, manifests: keptManifests.length, pages: pages.length - gonePages.length, packs: packs.length - gonePacks.length },
     young: youngKept,
     partial,
     reclaimableBytes: partial.reduce((n, p) => n + p.reclaimable, 0),
     unreadable,
     spared: 0,
   };
-  return { result, trees: goneTrees, manifests: goneManifests, packs: gonePacks, keptRecords };
+  return { result, trees: goneTrees, manifests: goneManifests, pages: gonePages, packs: gonePacks, keptRecords };
 }
 
 async function sweepRemote(ctx: RemoteCtx, plan: RemotePlan): Promise<void> {
   const { remote, signal } = ctx;
   const removeAll = (objects: readonly LayoutObject[]): Promise<unknown> =>
     Promise.all(objects.map((l) => ctx.limit(() => (signal?.throwIfAborted(), remote.backend.remove(l.key, { signal })))));
-  // Reverse write order: once a tree or manifest is gone nobody is sent to its packs.
+  // Reverse write order: once a tree or manifest is gone nobody is sent to its pages
+  // and packs, once a page is gone nobody is sent to its packs.
   await removeAll(plan.trees);
   await removeAll(plan.manifests);
-  if (plan.packs.length === 0) return;
+  if (plan.pages.length === 0 && plan.packs.length === 0) return;
 
-  // A second look: records written (or written again) since the listing may name packs
-  // the plan would delete; spare those. With one unreadable, spare every pack.
-  const late = (await listLayout(remote.backend, ['trees/', 'manifests/'], signal)).filter((l) => !plan.keptRecords.has(l.key));
-  const spare = new Set<string>();
+  // A second look: records and pages written (or written again) since the listing may
+  // name pages or packs the plan would delete; spare those. With one unreadable, spare
+  // everything.
+  const planned = new Set([...plan.pages, ...plan.packs].map((l) => l.key));
+  const late = (await listLayout(remote.backend, ['trees/', 'manifests/', 'pages/'], signal)).filter((l) => !plan.keptRecords.has(l.key) && !planned.has(l.key));
+  const sparePages = new Set<string>();
+  const sparePacks = new Set<string>();
+  // A fresh memo: a page missing at planning time may have been written since.
+  const pageMemo: PageMemo = new Map();
   let all = false;
   await Promise.all(
     late.map((l) =>
       ctx.limit(async () => {
         try {
-          const r = await readRefs(ctx, l.kind as RecordKind, l.oid);
-          r?.ranges.forEach(([pack]) => spare.add(pack));
+          const r = await readRefs(ctx, l.kind as RecordKind, l.oid, pageMemo);
+          r?.ranges.forEach(([pack]) => sparePacks.add(pack));
+          r?.pages.forEach((p) => sparePages.add(p));
         } catch (err) {
           if (!isDamage(err)) throw err;
           all = true;
@@ -443,15 +480,34 @@ async function sweepRemote(ctx: RemoteCtx, plan: RemotePlan): Promise<void> {
       }),
     ),
   );
-  const packs = all ? [] : plan.packs.filter((l) => !spare.has(l.oid));
-  const spared = new Set(plan.packs.filter((l) => !packs.includes(l)).map((l) => l.key));
+  // A spared page keeps what it names too.
+  await Promise.all(
+    plan.pages
+      .filter((l) => sparePages.has(l.oid))
+      .map((l) =>
+        ctx.limit(async () => {
+          try {
+            (await readRefs(ctx, 'page', l.oid, pageMemo))?.ranges.forEach(([pack]) => sparePacks.add(pack));
+          } catch (err) {
+            if (!isDamage(err)) throw err;
+            all = true;
+          }
+        }),
+      ),
+  );
+  const pages = all ? [] : plan.pages.filter((l) => !sparePages.has(l.oid));
+  const packs = all ? [] : plan.packs.filter((l) => !sparePacks.has(l.oid));
+  const going = new Set([...pages, ...packs]);
+  const spared = new Set([...plan.pages, ...plan.packs].filter((l) => !going.has(l)).map((l) => l.key));
   if (spared.size > 0) {
     const r = plan.result;
     r.spared = spared.size;
     r.removed = r.removed.filter((o) => !spared.has(o.key));
     r.bytes = r.removed.reduce((n, o) => n + o.size, 0);
-    r.kept.packs += spared.size;
+    r.kept.pages += plan.pages.length - pages.length;
+    r.kept.packs += plan.packs.length - packs.length;
   }
+  await removeAll(pages);
   // Forget first: a later push must never reference a chunk in a deleted pack.
   await remote.forgetPacks(new Set(packs.map((l) => l.oid)));
   await removeAll(packs);

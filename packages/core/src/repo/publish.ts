@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { NotFoundError } from '../errors.js';
 import type { RemoteManifest } from '../store/manifest.js';
 import type { TreeEntry } from '../store/tree.js';
-import { remoteKeys, type Remote } from '../remote/remote.js';
+import { remoteKeys, type PageMemo, type Remote } from '../remote/remote.js';
 import { push as pushObjects, type PushResult } from '../transfer/push.js';
 import type { ProgressEvent, TransferItem } from '../transfer/types.js';
 import type { Repo } from './repo.js';
@@ -42,6 +42,8 @@ export class RemoteChecker {
   private readonly manifests = new Map<string, Promise<RemoteManifest | undefined>>();
   private readonly trees = new Map<string, Promise<TreeRecord | undefined>>();
   private readonly packs = new Map<string, Promise<boolean>>();
+  /** Pages of paged manifests: versions of a file share most of them. */
+  private readonly pages: PageMemo = new Map();
 
   constructor(
     private readonly remote: Remote,
@@ -111,7 +113,7 @@ export class RemoteChecker {
   }
 
   private manifest(oid: string): Promise<RemoteManifest | undefined> {
-    return memo(this.manifests, oid, () => this.limit(() => absentAsUndefined(this.remote.loadManifest(oid, this.signal))));
+    return memo(this.manifests, oid, () => this.limit(() => absentAsUndefined(this.remote.loadManifest(oid, this.signal, { pages: this.pages }))));
   }
 
   private tree(oid: string): Promise<TreeRecord | undefined> {

@@ -1,7 +1,25 @@
 import { describe, expect, it } from 'vitest';
+import { createRng } from '../testing/seeded.js';
 import { FormatError } from '../errors.js';
 import { DEFAULT_CHUNKER } from '../chunk/fastcdc.js';
-import { parseLocalManifest, parseRemoteManifest, parseRemoteTreeIndex, serializeObject, type LocalManifest, type RemoteManifest, type RemoteTreeIndex } from './manifest.js';
+import {
+  assembleManifest,
+  manifestRoot,
+  pageCuts,
+  PAGE_MAX_CHUNKS,
+  PAGE_MIN_CHUNKS,
+  parseLocalManifest,
+  parseManifestPage,
+  parseRemoteManifest,
+  parseRemoteTreeIndex,
+  serializeObject,
+  splitPages,
+  type LocalManifest,
+  type ManifestPage,
+  type RemoteChunk,
+  type RemoteManifest,
+  type RemoteTreeIndex,
+} from './manifest.js';
 
 const hex = (c: string): string => c.repeat(64);
 const OID = 'b3:' + hex('f');
@@ -108,7 +126,8 @@ describe('parseRemoteManifest', () => {
   it.each([
     ['a local manifest', local(), 'packs must be a list of pack oids'],
     ['a tree index', treeIndex(), 'expected format "cpv-manifest", got "cpv-tree-index"'],
-    ['version 2', remote({ version: 2 }), 'unsupported cpv-manifest version 2'],
+    ['version 3', remote({ version: 3 }), 'unsupported cpv-manifest version 3'],
+    ['version 2 without pages', remote({ version: 2 }), 'pages must be a non-empty list'],
     ['a pack oid with prefix', remote({ packs: ['b3:' + hex('a'), hex('b')] }), 'packs must be a list of pack oids'],
     ['an uppercase pack oid', remote({ packs: [hex('A'), hex('b')] }), 'packs must be a list of pack oids'],
     ['a pack index out of range', remote({ chunks: [[hex('1'), 10, 0, 8], [hex('2'), 20, 2, 8]] }), 'each chunk must be ["<oid>", length > 0, pack index, offset]'],
@@ -137,7 +156,7 @@ describe('parseRemoteManifest', () => {
 
   it('accepts a single chunk whose oid is the file oid', () => {
     const m = parseRemoteManifest(remote({ packs: [hex('a')], chunks: [[hex('f'), 30, 0, 8]] }), 'm', OID);
-    expect(m.chunks).toEqual([[hex('f'), 30, 0, 8]]);
+    expect(m.version === 1 && m.chunks).toEqual([[hex('f'), 30, 0, 8]]);
   });
 });
 
@@ -169,5 +188,161 @@ describe('parseRemoteTreeIndex', () => {
   it('rejects an index stored under another oid', () => {
     const other = 'b3:' + hex('e');
     expect(formatError(() => parseRemoteTreeIndex(treeIndex(), 't', other)).message).toBe(`t: describes ${OID}, expected ${other}`);
+  });
+});
+
+/** `n` seeded hex oids (64 hex), as a chunker would produce for random content. */
+function seededOids(seed: number, n: number): string[] {
+  const next = createRng(seed);
+  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => next().toString(16).padStart(8, '0')).join(''));
+}
+
+/** A located chunk list over `oids`, each chunk `len(i)` bytes in one of `packs`. */
+function located(oids: readonly string[], packs: readonly string[], seed: number): RemoteManifest {
+  const next = createRng(seed);
+  const chunks = oids.map((c, i): RemoteChunk => [c, 1000 + (next() % 5000), i % packs.length, 8 + 6000 * i]);
+  return { format: 'cpv-manifest', version: 1, oid: OID, size: chunks.reduce((n, c) => n + c[1], 0), chunker, packs: [...packs], chunks };
+}
+
+/** The page texts of a chunk list, as stored. */
+const pageTexts = (m: RemoteManifest): string[] => splitPages(m).map((p) => serializeObject(p));
+
+describe('pageCuts', () => {
+  it('covers every chunk, each page within the bounds and ending where the oid rule says', () => {
+    const oids = seededOids(7, 5000);
+    const cuts = pageCuts(oids);
+    expect(cuts.reduce((a, b) => a + b, 0)).toBe(oids.length);
+    let at = 0;
+    for (const [i, n] of cuts.entries()) {
+      const last = i === cuts.length - 1;
+      if (!last) expect(n).toBeGreaterThanOrEqual(PAGE_MIN_CHUNKS);
+      expect(n).toBeLessThanOrEqual(PAGE_MAX_CHUNKS);
+      const end = oids[at + n - 1]!;
+      if (!last && n < PAGE_MAX_CHUNKS) expect(Number.parseInt(end.slice(0, 8), 16) % 64).toBe(0);
+      // No earlier qualifying chunk inside the page (once past the minimum).
+      for (let k = PAGE_MIN_CHUNKS - 1; k < n - 1; k++) expect(Number.parseInt(oids[at + k]!.slice(0, 8), 16) % 64).not.toBe(0);
+      at += n;
+    }
+    // Pages average tens of chunks, not the minimum or maximum.
+    expect(oids.length / cuts.length).toBeGreaterThan(40);
+    expect(oids.length / cuts.length).toBeLessThan(120);
+  });
+
+  it('cuts at the maximum when no oid qualifies', () => {
+    const flat = Array.from({ length: 600 }, () => '1'.repeat(64));
+    expect(pageCuts(flat)).toEqual([256, 256, 88]);
+    expect(pageCuts([])).toEqual([]);
+  });
+});
+
+describe('splitPages', () => {
+  const packs = [hex('a'), hex('b'), hex('c')];
+
+  it('gives pages whose chunks are the list, each with its own pack table', () => {
+    const m = located(seededOids(11, 3000), packs, 1);
+    const pages = splitPages(m);
+    const flat = pages.flatMap((p) => p.chunks.map(([c, len, pi, off]) => [c, len, p.packs[pi], off]));
+    expect(flat).toEqual(m.chunks.map(([c, len, pi, off]) => [c, len, m.packs[pi], off]));
+    for (const p of pages) {
+      // First-use order, each pack once, only packs the page uses.
+      const used = [...new Set(p.chunks.map(([, , pi]) => p.packs[pi]))];
+      expect(p.packs).toEqual(used);
+    }
+  });
+
+  it('an edit in the middle changes only the pages around it', () => {
+    const oids = seededOids(12, 4000);
+    const before = pageTexts(located(oids, packs, 2));
+    const edited = [...oids];
+    const at = 1700 + (createRng(3)() % 600);
+    edited[at] = seededOids(99, 1)[0]!;
+    const after = pageTexts(located(edited, packs, 2));
+    const old = new Set(before);
+    const changed = after.filter((t) => !old.has(t));
+    expect(changed.length).toBeGreaterThanOrEqual(1);
+    expect(changed.length).toBeLessThanOrEqual(3);
+    expect(after.length - changed.length).toBeGreaterThan(before.length - 4);
+  });
+
+  it('an insertion shifts no page after it: pages carry no file offsets', () => {
+    const oids = seededOids(13, 4000);
+    const m = located(oids, packs, 4);
+    const at = 2000 + (createRng(5)() % 500);
+    const extra = seededOids(98, 40);
+    const chunks: RemoteChunk[] = [...m.chunks.slice(0, at), ...extra.map((c, i): RemoteChunk => [c, 777 + i, 2, 10_000_000 + 800 * i]), ...m.chunks.slice(at)];
+    const inserted: RemoteManifest = { ...m, size: chunks.reduce((n, c) => n + c[1], 0), chunks };
+    const before = pageTexts(m);
+    const after = pageTexts(inserted);
+    const old = new Set(before);
+    const changed = after.filter((t) => !old.has(t));
+    expect(changed.length).toBeGreaterThanOrEqual(1);
+    expect(changed.length).toBeLessThanOrEqual(4);
+    expect(after.length - changed.length).toBeGreaterThan(before.length - 4);
+  });
+});
+
+describe('version 2 manifests: root, pages and assembly', () => {
+  const packs = [hex('a'), hex('b')];
+  const paged = (m: RemoteManifest): { pages: ManifestPage[]; oids: string[]; rootText: string } => {
+    const pages = splitPages(m);
+    const oids = pages.map((_, i) => i.toString(16).padStart(64, '0'));
+    const rootText = serializeObject(manifestRoot(m, pages.map((page, i) => ({ oid: oids[i]!, page }))));
+    return { pages, oids, rootText };
+  };
+
+  it('round-trips: parse the root and the pages, assemble the same chunk list', () => {
+    const m = located(seededOids(21, 900), packs, 6);
+    const { pages, oids, rootText } = paged(m);
+    const root = parseRemoteManifest(rootText, 'm', OID);
+    if (root.version !== 2) throw new Error('expected a version 2 root');
+    expect(root.pages.map(([p]) => p)).toEqual(oids);
+    const parsed = pages.map((p, i) => parseManifestPage(serializeObject(p), `page ${i}`));
+    expect(parsed).toEqual(pages);
+    const flat = assembleManifest(root, parsed, 'm');
+    expect(flat).toMatchObject({ version: 2, oid: OID, size: m.size, chunker, pages: oids });
+    expect(flat.chunks.map(([c, len, pi, off]) => [c, len, flat.packs[pi], off])).toEqual(m.chunks.map(([c, len, pi, off]) => [c, len, m.packs[pi], off]));
+  });
+
+  it.each([
+    ['no pages', { pages: [] }, 'pages must be a non-empty list'],
+    ['a page without counts', { pages: [[hex('1')]] }, 'each page must be'],
+    ['a page oid with prefix', { pages: [['b3:' + hex('1'), 1, 30]] }, 'each page must be'],
+    ['an empty page', { pages: [[hex('1'), 0, 30]] }, 'each page must be'],
+    ['fewer bytes than chunks', { pages: [[hex('1'), 40, 30]] }, 'each page must be'],
+    ['byte counts that do not sum to size', { pages: [[hex('1'), 2, 29]] }, 'page byte counts sum to 29, not the size 30'],
+  ])('rejects a root with %s', (_, over, reason) => {
+    const text = JSON.stringify({ format: 'cpv-manifest', version: 2, oid: OID, size: 30, chunker, ...over });
+    expect(formatError(() => parseRemoteManifest(text, 'remote manifest b3:ffff on origin')).message).toContain(reason);
+  });
+
+  const page = (over: Record<string, unknown> = {}): string =>
+    JSON.stringify({ format: 'cpv-manifest-page', version: 1, packs: [hex('a')], chunks: [[hex('1'), 10, 0, 8], [hex('2'), 20, 0, 18]], ...over });
+
+  it.each([
+    ['not JSON', '{"format"', 'not valid JSON'],
+    ['a manifest', remote(), 'expected format "cpv-manifest-page", got "cpv-manifest"'],
+    ['version 2', page({ version: 2 }), 'unsupported cpv-manifest-page version 2'],
+    ['bad packs', page({ packs: ['../x'] }), 'packs must be a list of pack oids'],
+    ['no chunks', page({ chunks: [] }), 'chunks must be a non-empty list'],
+    ['a pack index out of range', page({ chunks: [[hex('1'), 10, 1, 8]] }), 'each chunk must be ["<oid>", length > 0, pack index, offset]'],
+    ['a negative offset', page({ chunks: [[hex('1'), 10, 0, -1]] }), 'each chunk must be'],
+  ])('rejects a page that is %s', (_, text, reason) => {
+    const e = formatError(() => parseManifestPage(text, 'manifest page 0123'));
+    expect(e.message.startsWith('manifest page 0123: ')).toBe(true);
+    expect(e.message).toContain(reason);
+  });
+
+  it('assembly rejects pages that do not hold what the root says, or a lone chunk that is not the file', () => {
+    const m = located(seededOids(22, 700), packs, 7);
+    const { pages, rootText } = paged(m);
+    const root = parseRemoteManifest(rootText, 'm', OID);
+    if (root.version !== 2) throw new Error('expected a version 2 root');
+    const shortened = pages.map((p, i) => (i === 1 ? { ...p, chunks: p.chunks.slice(1) } : p));
+    expect(formatError(() => assembleManifest(root, shortened, 'remote manifest x')).message).toMatch(/^remote manifest x: page [0-9a-f]{12} holds \d+ chunks/);
+    expect(formatError(() => assembleManifest(root, pages.slice(1), 'remote manifest x')).message).toContain(`${pages.length - 1} pages for the ${pages.length} it lists`);
+    const one: ManifestPage = { format: 'cpv-manifest-page', version: 1, packs: [hex('a')], chunks: [[hex('1'), 30, 0, 8]] };
+    const lone = parseRemoteManifest(JSON.stringify({ format: 'cpv-manifest', version: 2, oid: OID, size: 30, chunker, pages: [[hex('9'), 1, 30]] }), 'm');
+    if (lone.version !== 2) throw new Error('expected a version 2 root');
+    expect(formatError(() => assembleManifest(lone, [one], 'm')).message).toContain('a single chunk must have the oid of the file');
   });
 });

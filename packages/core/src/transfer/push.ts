@@ -266,8 +266,11 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
     });
   }
 
-  // 5. Manifests, then trees: a record is published only after what it points to.
+  // 5. Manifests (each after its pages), then trees: a record is published only after
+  // what it points to. Pages the remote has already are not written again.
   const records = new TaskGroup(opts.jobs);
+  const pageLimit = pLimit(opts.jobs);
+  const pages = new Map<string, Promise<void>>();
   for (const f of files.values()) {
     void records.run(async () => {
       const table = new PackTable();
@@ -276,9 +279,8 @@ export async function push(cache: Cache, remote: Remote, items: readonly Transfe
         return [c, length, table.index(loc.pack), loc.offset];
       });
       const m: RemoteManifest = { format: 'cpv-manifest', version: 1, oid: f.oid, size: f.size, chunker: opts.chunker, packs: table.packs, chunks };
-      const body = Buffer.from(JSON.stringify(m) + '\n');
-      await remote.backend.save(remoteKeys.manifest(f.oid), body, { signal: opts.signal });
-      result.wireBytes += body.length;
+      const written = await remote.saveManifest(m, { signal: opts.signal, limit: pageLimit, pages });
+      result.wireBytes += written;
     });
   }
   await records.all();

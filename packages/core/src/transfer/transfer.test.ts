@@ -106,6 +106,9 @@ async function ingest(cache: Cache, name: string, bytes: Uint8Array): Promise<{ 
 /** A ~1 MiB model file (hundreds of chunks). */
 const MODEL = seededBytes(1, MiB + 12_345);
 
+/** A ~3 MiB model: over 256 chunks, so its remote manifest is paged (version 2). */
+const BIG = seededBytes(5, 3 * MiB + 777);
+
 /** The model with a few KiB changed in the middle. */
 function modelV2(): Uint8Array {
   const v2 = Uint8Array.from(MODEL);
@@ -183,7 +186,7 @@ describe('push and fetch', () => {
     expect(pushed.chunks).toBeGreaterThan(250);
     expect(pushed.packs).toBeGreaterThanOrEqual(2);
     expect(pushed.wireBytes).toBeGreaterThan(total);
-    expect(pushed.wireBytes).toBe((await packBytes()) + (await sizeOf('manifests/')) + (await sizeOf('trees/')));
+    expect(pushed.wireBytes).toBe((await packBytes()) + (await sizeOf('manifests/')) + (await sizeOf('trees/')) + (await sizeOf('pages/')));
 
     // The documented layout: marker, packs named by their hash, a manifest per
     // multi-chunk file (and per file pushed on its own), one tree index.
@@ -267,15 +270,20 @@ describe('push and fetch', () => {
     await sameObject(v2.oid);
   });
 
-  it('writes all packs, then all manifests, then all trees', async () => {
+  it('writes all packs, then pages, then all manifests, then all trees', async () => {
     const recording = new FlakyBackend(new DirectoryBackend(remoteDir));
     const remote = await Remote.fromBackend('origin', recording, cache1);
     const { item: data } = await dataDir(cache1);
-    await push(cache1, remote, [await modelItem(cache1), data], PUSH);
+    await push(cache1, remote, [await modelItem(cache1), await modelItem(cache1, BIG), data], PUSH);
     const kinds = recording.saved.filter((k) => k !== 'cpv-remote.json').map((k) => k.split('/')[0]);
+    const firstPage = kinds.indexOf('pages');
     const firstManifest = kinds.indexOf('manifests');
     const firstTree = kinds.indexOf('trees');
+    expect(firstPage).toBeGreaterThan(0);
+    expect(kinds.lastIndexOf('packs')).toBeLessThan(firstPage);
     expect(kinds.lastIndexOf('packs')).toBeLessThan(firstManifest);
+    // BIG's root comes after all of its pages (the only paged file here).
+    expect(kinds.lastIndexOf('pages')).toBeLessThan(recording.saved.indexOf(remoteKeys.manifest((await modelItem(cache1, BIG)).oid)));
     expect(kinds.lastIndexOf('manifests')).toBeLessThan(firstTree);
     expect(kinds.filter((k) => k === 'trees')).toHaveLength(1);
   });
@@ -320,7 +328,7 @@ describe('push and fetch', () => {
     expect(r.bytes).toBeGreaterThan(0);
     expect(r.bytes).toBeLessThan(MODEL.length);
     // Every pack the published manifest names exists.
-    const m = parseRemoteManifest(Buffer.from(await backend.load(remoteKeys.manifest(model.oid))).toString(), 'm', model.oid);
+    const m = await remote2.loadManifest(model.oid);
     for (const p of m.packs) expect(await backend.exists(remoteKeys.pack(p))).toBe(true);
     await fetchObjects(cache2, remote2, [model], FETCH);
     await sameObject(model.oid);
@@ -514,6 +522,106 @@ describe('push and fetch', () => {
     await push(cache1, remote1, [model], PUSH);
     const f = await fetchObjects(cache2, remote2, [model], { ...FETCH, dryRun: true });
     expect(f.bytes).toBe(MODEL.length);
+    expect(await cachedFiles(cache2)).toEqual([]);
+  });
+});
+
+describe('paged manifests', () => {
+  /** BIG with `n` bytes changed at a seeded place in its middle third. */
+  const edited = (seed: number, n = 200): Uint8Array => {
+    const v = Uint8Array.from(BIG);
+    const at = MiB + (seededBytes(seed, 4).reduce((a, b) => a * 256 + b, 0) % MiB);
+    v.set(seededBytes(seed + 1000, n), at);
+    return v;
+  };
+
+  /** Keys and sizes of what `recording` saved, by top-level prefix. */
+  const savedBy = (recording: FlakyBackend, prefix: string): string[] => recording.saved.filter((k) => k.startsWith(prefix));
+
+  it('a one-chunk edit uploads one pack, only the changed pages and the root', async () => {
+    const v1 = await modelItem(cache1, BIG);
+    await push(cache1, remote1, [v1], PUSH);
+    const pagesBefore = await keys('pages/');
+    expect(pagesBefore.length).toBeGreaterThan(4);
+    expect((await remote2.loadManifest(v1.oid)).pages).toHaveLength(pagesBefore.length);
+
+    const v2 = await modelItem(cache1, edited(61));
+    const recording = new FlakyBackend(new DirectoryBackend(remoteDir));
+    const r = await push(cache1, await Remote.fromBackend('origin', recording, cache1), [v2], PUSH);
+    expect(r.chunks).toBeLessThanOrEqual(2);
+    expect(savedBy(recording, 'packs/')).toHaveLength(1);
+    expect(savedBy(recording, 'manifests/')).toEqual([remoteKeys.manifest(v2.oid)]);
+    const newPages = savedBy(recording, 'pages/');
+    expect(newPages.length).toBeGreaterThanOrEqual(1);
+    expect(newPages.length).toBeLessThanOrEqual(2);
+    for (const k of newPages) expect(pagesBefore).not.toContain(k);
+    expect(recording.saved.filter((k) => !/^(packs|pages|manifests)\//.test(k))).toEqual([]);
+    let written = 0;
+    for (const k of recording.saved) written += (await backend.stat(k)).size;
+    expect(r.wireBytes).toBe(written);
+    // Metadata is a small part of a small edit: far below the v1 manifest's size.
+    expect(r.wireBytes - r.bytes).toBeLessThan((await sizeOf('pages/')) / 2);
+
+    const fetched = await fetchObjects(cache2, remote2, [v1, v2], FETCH);
+    expect(fetched.files).toBe(2);
+    await sameObject(v1.oid);
+    await sameObject(v2.oid);
+  });
+
+  it('another client that fetched the old version writes the same pages for the unchanged parts', async () => {
+    const v1 = await modelItem(cache1, BIG);
+    await push(cache1, remote1, [v1], PUSH);
+    await fetchObjects(cache2, remote2, [v1], FETCH);
+    const pagesBefore = await keys('pages/');
+    const v2 = await modelItem(cache2, edited(62));
+    const recording = new FlakyBackend(new DirectoryBackend(remoteDir));
+    const r = await push(cache2, await Remote.fromBackend('origin', recording, cache2), [v2], PUSH);
+    expect(r.dedupBytes).toBeGreaterThan(BIG.length - 64 * 1024);
+    const newPages = savedBy(recording, 'pages/');
+    expect(newPages.length).toBeGreaterThanOrEqual(1);
+    expect(newPages.length).toBeLessThanOrEqual(2);
+    const m = await remote1.loadManifest(v2.oid);
+    expect(m.pages!.filter((p) => pagesBefore.includes(remoteKeys.page(p))).length).toBe(m.pages!.length - newPages.length);
+  });
+
+  it('reads version 1 manifests written before paging existed', async () => {
+    const model = await modelItem(cache1, BIG);
+    const chunks = (await cache1.readManifest(model.oid))!.chunks;
+    expect(chunks.length).toBeGreaterThan(256);
+    await push(cache1, remote1, [model], PUSH);
+    // Rewrite it as a version 1 (inline) manifest, as an older cpv did, and drop the pages.
+    const flat = await remote1.loadManifest(model.oid);
+    const { pages: _pages, ...rest } = flat;
+    await backend.save(remoteKeys.manifest(model.oid), Buffer.from(JSON.stringify({ ...rest, version: 1 }) + '\n'));
+    for (const k of await keys('pages/')) await backend.remove(k);
+    const stored = parseRemoteManifest(Buffer.from(await backend.load(remoteKeys.manifest(model.oid))).toString(), 'm', model.oid);
+    expect(stored.version).toBe(1);
+    await fetchObjects(cache2, remote2, [model], FETCH);
+    await sameObject(model.oid);
+  });
+
+  it('an interrupted push leaves pages but no manifest; the rerun writes only the root', async () => {
+    const model = await modelItem(cache1, BIG);
+    const flaky = await Remote.fromBackend('origin', new FlakyBackend(new DirectoryBackend(remoteDir), (k) => k.startsWith('manifests/')), cache1);
+    await expect(push(cache1, flaky, [model], PUSH)).rejects.toBeInstanceOf(RemoteError);
+    const pages = await keys('pages/');
+    expect(pages.length).toBeGreaterThan(4);
+    expect(await keys('manifests/')).toEqual([]);
+    const recording = new FlakyBackend(new DirectoryBackend(remoteDir));
+    await push(cache1, await Remote.fromBackend('origin', recording, cache1), [model], PUSH);
+    expect(recording.saved).toEqual([remoteKeys.manifest(model.oid)]);
+    await fetchObjects(cache2, remote2, [model], FETCH);
+    await sameObject(model.oid);
+  });
+
+  it('fetch refuses a file whose manifest names a missing page, and caches nothing', async () => {
+    const model = await modelItem(cache1, BIG);
+    await push(cache1, remote1, [model], PUSH);
+    const pages = await keys('pages/');
+    await backend.remove(pages[Number(seededBytes(63, 1)[0]) % pages.length]!);
+    const err = await rejection(fetchObjects(cache2, remote2, [model], FETCH));
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).message).toContain(`remote manifest ${model.oid.slice(0, 15)} on origin names page`);
     expect(await cachedFiles(cache2)).toEqual([]);
   });
 });
