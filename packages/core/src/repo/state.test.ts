@@ -72,14 +72,19 @@ describe('StatCache', () => {
     const st = await stat(file);
     sc.record('f.bin', st, OID);
     sc.record('dir/x', st, OID2);
+    sc.recordDir('dir', 'fp1', OID2);
     await sc.save();
     expect(JSON.parse(await readFile(stateFile(), 'utf8'))).toEqual({
-      version: 1,
-      files: { 'f.bin': [5, st.mtimeMs, st.ino, OID], 'dir/x': [5, st.mtimeMs, st.ino, OID2] },
+      version: 2,
+      paths: ['f.bin', 'dir/x'],
+      stats: [5, st.mtimeMs, st.ino, 5, st.mtimeMs, st.ino],
+      oids: OID.slice(3) + OID2.slice(3),
+      dirs: { dir: ['fp1', OID2] },
     });
     const loaded = await StatCache.load(root);
     expect(loaded.lookup('f.bin', st)).toBe(OID);
     expect(loaded.lookup('dir/x', st)).toBe(OID2);
+    expect(loaded.dirTree('dir', 'fp1')).toBe(OID2);
   });
 
   it('forget removes an entry, and saving persists that', async () => {
@@ -109,31 +114,75 @@ describe('StatCache', () => {
   it('starts empty when the state file is damaged or of another version', async () => {
     await mkdir(path.dirname(stateFile()), { recursive: true });
     const st = await stat(file);
-    await writeFile(stateFile(), '{"version":1,"files":{"f.bin":[5,');
+    const good = { version: 2, paths: ['f.bin'], stats: [5, st.mtimeMs, st.ino], oids: OID.slice(3) };
+    await writeFile(stateFile(), JSON.stringify(good));
+    expect((await StatCache.load(root)).lookup('f.bin', st)).toBe(OID);
+    await writeFile(stateFile(), JSON.stringify(good).slice(0, 40));
     expect((await StatCache.load(root)).lookup('f.bin', st)).toBeUndefined();
-    await writeFile(stateFile(), JSON.stringify({ version: 2, files: { 'f.bin': [5, st.mtimeMs, st.ino, OID] } }));
+    // The format of cpv 0.1's first releases: one object per path.
+    await writeFile(stateFile(), JSON.stringify({ version: 1, files: { 'f.bin': [5, st.mtimeMs, st.ino, OID] } }));
     expect((await StatCache.load(root)).lookup('f.bin', st)).toBeUndefined();
   });
 
-  it('drops malformed entries one by one and keeps the good ones', async () => {
+  it('discards the whole file when any column is malformed', async () => {
     await mkdir(path.dirname(stateFile()), { recursive: true });
     const st = await stat(file);
-    const stamp = [5, st.mtimeMs, st.ino];
-    const files: Record<string, unknown> = {
-      good: [...stamp, OID],
-      'sha256 oid': [...stamp, 'sha256:abc'],
-      'short oid': [...stamp, 'b3:abc'],
-      'uppercase oid': [...stamp, 'b3:' + 'A'.repeat(64)],
-      'numeric oid': [...stamp, 7],
-      'string size': ['5', st.mtimeMs, st.ino, OID],
-      'three fields': stamp,
-      'five fields': [...stamp, OID, 'x'],
-      'an object': { size: 5 },
+    const good = { version: 2, paths: ['f.bin', 'g'], stats: [5, st.mtimeMs, st.ino, 1, 2, 3], oids: OID.slice(3) + OID2.slice(3) };
+    const bad: Record<string, unknown> = {
+      'uppercase oid': { ...good, oids: OID.slice(3) + OID2.slice(3).toUpperCase() },
+      'short oids': { ...good, oids: OID.slice(3) + OID2.slice(4) },
+      'string size': { ...good, stats: ['5', st.mtimeMs, st.ino, 1, 2, 3] },
+      'missing stat': { ...good, stats: [5, st.mtimeMs, st.ino, 1, 2] },
+      'numeric path': { ...good, paths: ['f.bin', 7] },
+      'duplicate path': { ...good, paths: ['f.bin', 'f.bin'] },
+      'oids as array': { ...good, oids: [OID.slice(3), OID2.slice(3)] },
+      'no paths': { ...good, paths: undefined },
       null: null,
     };
-    await writeFile(stateFile(), JSON.stringify({ version: 1, files }));
+    for (const [name, body] of Object.entries(bad)) {
+      await writeFile(stateFile(), JSON.stringify(body));
+      const sc = await StatCache.load(root);
+      expect(sc.lookup('f.bin', st), name).toBeUndefined();
+      // A damaged file is replaced on the next save even when nothing new was recorded.
+      await sc.save();
+      expect(JSON.parse(await readFile(stateFile(), 'utf8')), name).toMatchObject({ version: 2, paths: [] });
+    }
+    // Malformed directory entries are dropped one by one.
+    await writeFile(stateFile(), JSON.stringify({ ...good, dirs: { a: ['fp', OID], b: ['fp', 'b3:abc'], c: ['fp'], d: 7 } }));
     const sc = await StatCache.load(root);
-    for (const name of Object.keys(files)) expect(sc.lookup(name, st), name).toBe(name === 'good' ? OID : undefined);
+    expect(sc.lookup('f.bin', st)).toBe(OID);
+    expect(['a', 'b', 'c', 'd'].map((d) => sc.dirTree(d, 'fp'))).toEqual([OID, undefined, undefined, undefined]);
+  });
+
+  it('does not trust an entry whose file is not older than the state file, until saved again', async () => {
+    const sc = await StatCache.load(root);
+    const st = await stat(file);
+    sc.record('f.bin', st, OID);
+    await sc.save();
+    expect((await StatCache.load(root)).lookup('f.bin', st)).toBe(OID);
+    // The state written in the same timestamp tick as the file (here: before it): the
+    // file may have changed after it was hashed without changing its stat.
+    const racy = new Date(st.mtimeMs);
+    await utimes(stateFile(), racy, racy);
+    const again = await StatCache.load(root);
+    expect(again.lookup('f.bin', st)).toBeUndefined();
+    // Rehashed and recorded again: saved with a newer state file, trusted again.
+    again.record('f.bin', st, OID);
+    await again.save();
+    expect((await stat(stateFile())).mtimeMs).toBeGreaterThan(st.mtimeMs);
+    expect((await StatCache.load(root)).lookup('f.bin', st)).toBe(OID);
+  });
+
+  it('remembers a directory tree under its fingerprint only', async () => {
+    const sc = await StatCache.load(root);
+    expect(sc.dirTree('d', 'fp1')).toBeUndefined();
+    sc.recordDir('d', 'fp1', OID);
+    expect(sc.dirTree('d', 'fp1')).toBe(OID);
+    expect(sc.dirTree('d', 'fp2')).toBeUndefined();
+    expect(sc.dirTree('e', 'fp1')).toBeUndefined();
+    sc.recordDir('d', 'fp2', OID2);
+    expect(sc.dirTree('d', 'fp1')).toBeUndefined();
+    expect(sc.dirTree('d', 'fp2')).toBe(OID2);
   });
 
   it('does not record a file with a whole-second mtime modified in the last two seconds', async () => {
