@@ -72,19 +72,19 @@ describe('StatCache', () => {
     const st = await stat(file);
     sc.record('f.bin', st, OID);
     sc.record('dir/x', st, OID2);
-    sc.recordDir('dir', 'fp1', OID2);
+    sc.recordDir('dir', { fingerprint: 'fp1', tree: OID2, cache: 'c1' });
     await sc.save();
     expect(JSON.parse(await readFile(stateFile(), 'utf8'))).toEqual({
       version: 2,
       paths: ['f.bin', 'dir/x'],
       stats: [5, st.mtimeMs, st.ino, 5, st.mtimeMs, st.ino],
       oids: OID.slice(3) + OID2.slice(3),
-      dirs: { dir: ['fp1', OID2] },
+      dirs: { dir: ['fp1', OID2, 'c1'] },
     });
     const loaded = await StatCache.load(root);
     expect(loaded.lookup('f.bin', st)).toBe(OID);
     expect(loaded.lookup('dir/x', st)).toBe(OID2);
-    expect(loaded.dirTree('dir', 'fp1')).toBe(OID2);
+    expect(loaded.dir('dir')).toEqual({ fingerprint: 'fp1', tree: OID2, cache: 'c1' });
   });
 
   it('forget removes an entry, and saving persists that', async () => {
@@ -148,10 +148,10 @@ describe('StatCache', () => {
       expect(JSON.parse(await readFile(stateFile(), 'utf8')), name).toMatchObject({ version: 2, paths: [] });
     }
     // Malformed directory entries are dropped one by one.
-    await writeFile(stateFile(), JSON.stringify({ ...good, dirs: { a: ['fp', OID], b: ['fp', 'b3:abc'], c: ['fp'], d: 7 } }));
+    await writeFile(stateFile(), JSON.stringify({ ...good, dirs: { a: ['fp', OID, ''], b: ['fp', 'b3:abc', ''], c: ['fp', OID], d: 7, e: ['fp', OID, 7] } }));
     const sc = await StatCache.load(root);
     expect(sc.lookup('f.bin', st)).toBe(OID);
-    expect(['a', 'b', 'c', 'd'].map((d) => sc.dirTree(d, 'fp'))).toEqual([OID, undefined, undefined, undefined]);
+    expect(['a', 'b', 'c', 'd', 'e'].map((d) => sc.dir(d)?.tree)).toEqual([OID, undefined, undefined, undefined, undefined]);
   });
 
   it('does not trust an entry whose file is not older than the state file, until saved again', async () => {
@@ -173,16 +173,35 @@ describe('StatCache', () => {
     expect((await StatCache.load(root)).lookup('f.bin', st)).toBe(OID);
   });
 
-  it('remembers a directory tree under its fingerprint only', async () => {
+  it('remembers what it was told of a directory, and writes only on a change', async () => {
     const sc = await StatCache.load(root);
-    expect(sc.dirTree('d', 'fp1')).toBeUndefined();
-    sc.recordDir('d', 'fp1', OID);
-    expect(sc.dirTree('d', 'fp1')).toBe(OID);
-    expect(sc.dirTree('d', 'fp2')).toBeUndefined();
-    expect(sc.dirTree('e', 'fp1')).toBeUndefined();
-    sc.recordDir('d', 'fp2', OID2);
-    expect(sc.dirTree('d', 'fp1')).toBeUndefined();
-    expect(sc.dirTree('d', 'fp2')).toBe(OID2);
+    expect(sc.dir('d')).toBeUndefined();
+    const memo = { fingerprint: 'fp1', tree: OID, cache: '' };
+    sc.recordDir('d', memo);
+    expect(sc.dir('d')).toEqual(memo);
+    expect(sc.dir('e')).toBeUndefined();
+    await sc.save();
+    const mtime = (await stat(stateFile())).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    sc.recordDir('d', { ...memo });
+    await sc.save();
+    expect((await stat(stateFile())).mtimeMs).toBe(mtime);
+    sc.recordDir('d', { ...memo, cache: 'c' });
+    await sc.save();
+    expect((await stat(stateFile())).mtimeMs).toBeGreaterThan(mtime);
+    expect((await StatCache.load(root)).dir('d')).toEqual({ ...memo, cache: 'c' });
+  });
+
+  it('counts a change as settled only before the state file was written', async () => {
+    const sc = await StatCache.load(root);
+    expect(sc.settled(Date.now())).toBe(true); // no state file yet
+    sc.record('f.bin', await stat(file), OID);
+    await sc.save();
+    const written = (await stat(stateFile())).mtimeMs;
+    const loaded = await StatCache.load(root);
+    expect(loaded.settled(written - 1)).toBe(true);
+    expect(loaded.settled(written)).toBe(false);
+    expect(loaded.settled(written + 1000)).toBe(false);
   });
 
   it('does not record a file with a whole-second mtime modified in the last two seconds', async () => {

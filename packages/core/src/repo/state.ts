@@ -8,11 +8,25 @@ const VERSION = 2;
 const HEX_LEN = 64;
 const HEX = /^[0-9a-f]*$/;
 
+/** What the stat cache remembers of a tracked directory. */
+export interface DirMemo {
+  /** Digest of the directory's entries: mode, size, oid and path of every file. */
+  fingerprint: string;
+  /** The tree oid those entries make. */
+  tree: string;
+  /**
+   * Digest of the cache's fan-out directories (name, mtime, inode) holding the tree's
+   * files, taken when every file was found there; '' when not known.
+   */
+  cache: string;
+}
+
 /**
  * The workspace stat cache (`.cpv/tmp/state.json`, docs/format.md "Workspace state"):
  * path → (size, mtime, inode, oid), so unchanged files are never re-read, and tracked
- * directory → (fingerprint of its entries, tree oid), so an unchanged directory is
- * never re-listed against its tree. Purely an optimisation: a lost, damaged or older
+ * directory → (fingerprint of its entries, tree oid, state of the cache directories
+ * holding its files), so an unchanged directory is not compared with its tree nor its
+ * files looked up in the cache one by one. Purely an optimisation: a lost, damaged or older
  * state file only costs rehashing. Entries are trusted only when size, mtime and
  * inode all match, and (as git does with its index) only when the file's mtime is
  * older than the state file itself: a file written in the same timestamp tick as the
@@ -25,7 +39,7 @@ export class StatCache {
   /** Hex oid per slot; sliced from `packed` on first use. */
   private readonly oids: (string | undefined)[] = [];
   private packed = '';
-  private dirs = new Map<string, [fingerprint: string, tree: string]>();
+  private dirs = new Map<string, [fingerprint: string, tree: string, cache: string]>();
   /** mtime of the state file when loaded: entries at or after it are "racy". */
   private stamp = Infinity;
   private dirty = false;
@@ -85,7 +99,7 @@ export class StatCache {
     if (dirs !== undefined) {
       if (typeof dirs !== 'object' || dirs === null) throw new Error('dirs');
       for (const [path, d] of Object.entries(dirs)) {
-        if (Array.isArray(d) && d.length === 2 && typeof d[0] === 'string' && typeof d[1] === 'string' && isFileOid(d[1])) this.dirs.set(path, [d[0], d[1]]);
+        if (Array.isArray(d) && d.length === 3 && typeof d[0] === 'string' && typeof d[1] === 'string' && isFileOid(d[1]) && typeof d[2] === 'string') this.dirs.set(path, [d[0], d[1], d[2]]);
       }
     }
   }
@@ -148,23 +162,25 @@ export class StatCache {
   }
 
   /**
-   * The tree oid last recorded for tracked directory `path` with entries summed up by
-   * `fingerprint` (see {@link recordDir}), if the fingerprint is the same.
+   * Whether a file or directory with mtime `mtimeMs` was last changed before the state
+   * file was written, in an earlier timestamp tick: only then can an unchanged stat
+   * stand for unchanged content.
    */
-  dirTree(path: string, fingerprint: string): string | undefined {
-    const d = this.dirs.get(path);
-    return d && d[0] === fingerprint ? d[1] : undefined;
+  settled(mtimeMs: number): boolean {
+    return mtimeMs < this.stamp;
   }
 
-  /**
-   * Remember that the workspace directory `path`, whose entries (path, mode, size,
-   * oid, each file's oid trusted from this cache) hash to `fingerprint`, has tree
-   * `tree`.
-   */
-  recordDir(path: string, fingerprint: string, tree: string): void {
+  /** What was last recorded for tracked directory `path` (see {@link recordDir}). */
+  dir(path: string): DirMemo | undefined {
     const d = this.dirs.get(path);
-    if (d && d[0] === fingerprint && d[1] === tree) return;
-    this.dirs.set(path, [fingerprint, tree]);
+    return d && { fingerprint: d[0], tree: d[1], cache: d[2] };
+  }
+
+  /** Remember what was found for tracked directory `path`. */
+  recordDir(path: string, memo: DirMemo): void {
+    const d = this.dirs.get(path);
+    if (d && d[0] === memo.fingerprint && d[1] === memo.tree && d[2] === memo.cache) return;
+    this.dirs.set(path, [memo.fingerprint, memo.tree, memo.cache]);
     this.dirty = true;
   }
 

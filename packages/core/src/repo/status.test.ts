@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, realpath, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -207,6 +207,24 @@ describe('status', () => {
       await put(`data/${names[9]}`, content(9));
       await rm(path.join(dir, 'data/sub/extra.bin'));
       expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+    });
+
+    it('remembers the cache check while the cache directories are unchanged, and sees a removed file', async () => {
+      await tracked();
+      const fanout = path.join(repo.cache.dir, 'files');
+      const stateOf = async (): Promise<{ dirs: Record<string, string[]> }> => JSON.parse(await readFile(path.join(dir, '.cpv/tmp/state.json'), 'utf8'));
+      // Just written by add: too recent to remember.
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      expect((await stateOf()).dirs.data![2]).toBe('');
+      for (const d of await readdir(fanout)) await utimes(path.join(fanout, d), OLD, OLD);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      const remembered = (await stateOf()).dirs.data![2];
+      expect(remembered).toMatch(/^[0-9a-f]{64}$/);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      const file = repo.cache.filePath(await oidOf(content(11)));
+      await rm(file);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'missing' });
+      expect((await stateOf()).dirs.data![2]).toBe('');
     });
 
     it('still reports its files or tree missing from the cache, and a corrupt tree', async () => {

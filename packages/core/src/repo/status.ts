@@ -1,4 +1,6 @@
+import { lstatSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import type { Remote } from '../remote/remote.js';
 import { serializeTree, type TreeEntry } from '../store/tree.js';
@@ -102,8 +104,13 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     // Seen before with these very entries and found equal to the pointer: no need to
     // read, parse and compare the tree (tens of thousands of entries), only to check
     // that the cache still holds it and every file in it.
-    if (state.dirTree(t.path, fingerprint) === p.oid) {
-      const complete = (await hasIntactTree(repo, p.oid)) && missingFiles(repo.cache, ws.map((e) => e.oid)).size === 0;
+    const memo = state.dir(t.path);
+    if (memo && memo.fingerprint === fingerprint && memo.tree === p.oid) {
+      const oids = ws.map((e) => e.oid);
+      const stamp = await fanoutStamp(repo, state, oids);
+      let complete = await hasIntactTree(repo, p.oid);
+      if (complete && (stamp === undefined || stamp !== memo.cache)) complete = missingFiles(repo.cache, oids).size === 0;
+      state.recordDir(t.path, { fingerprint, tree: p.oid, cache: complete && stamp !== undefined ? stamp : '' });
       item.cache = complete ? 'present' : 'missing';
       return item;
     }
@@ -137,7 +144,7 @@ async function statusDir(repo: Repo, t: Target, state: StatCache, item: StatusIt
   // Both lists are in canonical order: equal entries mean equal tree text, so the
   // verified cached tree answers without serializing and hashing the workspace's.
   const oid = tree && sameEntries(tree, ws) ? p.oid : toFileOid(await blake3Hex(Buffer.from(serializeTree(ws))));
-  state.recordDir(t.path, fingerprint, oid);
+  state.recordDir(t.path, { fingerprint, tree: oid, cache: '' });
   if (oid === p.oid) return item;
   item.workspace = 'modified';
   item.current = { oid, size: ws.reduce((n, e) => n + e.size, 0) };
@@ -164,6 +171,28 @@ async function statusDir(repo: Repo, t: Target, state: StatCache, item: StatusIt
 async function entriesFingerprint(entries: readonly TreeEntry[]): Promise<string> {
   let text = '';
   for (const e of entries) text += `${e.mode} ${e.size} ${e.oid} ${e.path}\n`;
+  return blake3Hex(Buffer.from(text));
+}
+
+/** A cache directory changed this recently may change again within its mtime's tick. */
+const RECENT_MS = 2000;
+
+/**
+ * A digest of the cache's fan-out directories that hold `oids` (name, mtime, inode):
+ * removing a file from one changes its mtime, so an equal digest means that every
+ * file found there before is still there. Undefined when a directory is absent or was
+ * changed too recently to tell (within a timestamp tick of the state file or of now).
+ */
+async function fanoutStamp(repo: Repo, state: StatCache, oids: readonly string[]): Promise<string | undefined> {
+  const prefixes = new Set<string>();
+  for (const oid of oids) prefixes.add(oid.slice(3, 5));
+  const now = Date.now();
+  let text = '';
+  for (const prefix of [...prefixes].sort()) {
+    const st = lstatSync(dirname(repo.cache.filePath(`b3:${prefix}${'0'.repeat(62)}`)), { throwIfNoEntry: false });
+    if (!st?.isDirectory() || !state.settled(st.mtimeMs) || now - st.mtimeMs < RECENT_MS) return undefined;
+    text += `${prefix} ${st.mtimeMs} ${st.ino}\n`;
+  }
   return blake3Hex(Buffer.from(text));
 }
 
