@@ -1,5 +1,5 @@
-import { mkdir, open } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeAtomic } from '../util/fs-atomic.js';
 import { isFileOid } from '../util/oid.js';
@@ -54,16 +54,17 @@ export class StatCache {
     const sc = new StatCache(join(root, '.cpv', 'tmp', 'state.json'));
     let text: string;
     let stamp: number;
+    // Synchronous: every command that loads the state waits for it, and one call
+    // beats four thread-pool round trips on a busy machine.
+    let fd: number | undefined;
     try {
-      const fh = await open(sc.file, 'r');
-      try {
-        stamp = (await fh.stat()).mtimeMs;
-        text = await fh.readFile('utf8');
-      } finally {
-        await fh.close();
-      }
+      fd = openSync(sc.file, 'r');
+      stamp = fstatSync(fd).mtimeMs;
+      text = readFileSync(fd, 'utf8');
     } catch {
       return sc; // Absent or unreadable: start empty; the cost is rehashing.
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
     try {
       sc.adopt(JSON.parse(text));

@@ -1,5 +1,4 @@
-import { lstatSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { lstatSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import type { Remote } from '../remote/remote.js';
@@ -204,7 +203,7 @@ async function hasIntactTree(repo: Repo, oid: string): Promise<boolean> {
   const path = repo.cache.treePath(oid);
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = readFileSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
