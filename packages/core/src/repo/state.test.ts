@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Stats } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StatCache } from './state.js';
 
@@ -85,6 +86,19 @@ describe('StatCache', () => {
     expect(loaded.lookup('f.bin', st)).toBe(OID);
     expect(loaded.lookup('dir/x', st)).toBe(OID2);
     expect(loaded.dir('dir')).toEqual({ fingerprint: 'fp1', tree: OID2, cache: 'c1' });
+  });
+
+  it('round-trips a state of 150,000 files', async () => {
+    const sc = await StatCache.load(root);
+    const n = 150_000;
+    // Seeded stats (old mtimes with a fraction) and oids; only the fields the cache reads.
+    const statOf = (i: number): Stats => ({ size: (i * 7919) % 100_000, mtimeMs: OLD.getTime() - i * 1.5, ino: 1_000_000 + i }) as Stats;
+    const oidOf = (i: number): string => 'b3:' + (i.toString(16).padStart(8, '0') + 'c'.repeat(56));
+    for (let i = 0; i < n; i++) sc.record(`d/${i}`, statOf(i), oidOf(i));
+    await sc.save();
+    const loaded = await StatCache.load(root);
+    for (const i of [0, 1, 4242, 99_999, n - 1]) expect(loaded.lookup(`d/${i}`, statOf(i)), String(i)).toBe(oidOf(i));
+    expect(loaded.lookup('d/7', statOf(8))).toBeUndefined();
   });
 
   it('forget removes an entry, and saving persists that', async () => {

@@ -35,7 +35,7 @@ export interface DirMemo {
 export class StatCache {
   /** path → slot in `stats` (3 numbers per slot) and `oids`. */
   private readonly index = new Map<string, number>();
-  private readonly stats: number[] = [];
+  private stats: number[] = [];
   /** Hex oid per slot; sliced from `packed` on first use. */
   private readonly oids: (string | undefined)[] = [];
   private packed = '';
@@ -72,7 +72,7 @@ export class StatCache {
     } catch {
       // Damaged or another version: start empty, and replace it on the next save.
       sc.index.clear();
-      sc.stats.length = 0;
+      sc.stats = [];
       sc.oids.length = 0;
       sc.packed = '';
       sc.dirs.clear();
@@ -94,7 +94,7 @@ export class StatCache {
       if (typeof p !== 'string' || this.index.has(p)) throw new Error('path');
       this.index.set(p, i);
     }
-    this.stats.push(...(stats as number[]));
+    this.stats = stats as number[];
     this.oids.length = n;
     this.packed = oids;
     if (dirs !== undefined) {
