@@ -3,5 +3,7 @@
 // cpv pins the SDK version, so the warning is noise for cpv users.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const { execute } = await import('@oclif/core');
+// One bundled module holds @oclif/core and every command (scripts/build.js): loading
+// it costs a fraction of loading their hundreds of modules one by one.
+const { execute } = await import('../dist/bundle/index.js');
 await execute({ dir: import.meta.url });

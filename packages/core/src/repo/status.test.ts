@@ -1,7 +1,8 @@
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { IntegrityError } from '../errors.js';
 import { DirectoryBackend } from '../backend/directory.js';
 import { blake3Hex } from '../hash/blake3.js';
 import { Remote } from '../remote/remote.js';
@@ -10,7 +11,10 @@ import { push } from '../transfer/push.js';
 import { add } from './add.js';
 import { init } from './init.js';
 import { openRepo, type Repo } from './repo.js';
-import { status } from './status.js';
+import { status, type StatusItem } from './status.js';
+
+// An mtime with a sub-second part, in the past: files the stat cache trusts.
+const OLD = new Date('2024-01-02T03:04:05.678Z');
 
 let dir: string;
 let repo: Repo;
@@ -140,11 +144,105 @@ describe('status', () => {
 
   it('saves the stat cache so unchanged files are not re-read', async () => {
     await put('m.bin', 'model');
+    await utimes(path.join(dir, 'm.bin'), OLD, OLD);
     await add(repo, { cwd: dir, paths: ['m.bin'] });
     await rm(path.join(dir, '.cpv/tmp/state.json'));
     await status(repo, { cwd: dir, targets: [] });
-    const state = JSON.parse(await readFile(path.join(dir, '.cpv/tmp/state.json'), 'utf8')) as { version: number; files: Record<string, unknown[]> };
-    expect(state.version).toBe(1);
-    expect(state.files['m.bin']![3]).toBe(await oidOf('model'));
+    const state = JSON.parse(await readFile(path.join(dir, '.cpv/tmp/state.json'), 'utf8')) as { version: number; paths: string[]; oids: string };
+    expect(state.version).toBe(2);
+    expect(state.paths).toEqual(['m.bin']);
+    expect(`b3:${state.oids}`).toBe(await oidOf('model'));
+  });
+
+  describe('a directory seen unchanged before', () => {
+    const names = Array.from({ length: 24 }, (_, i) => `${i % 3 ? 'sub/' : ''}f${i}.bin`);
+    // Seeded content; old mtimes so that the stat cache trusts every file.
+    const content = (i: number): Uint8Array => seededBytes(100 + i, 50 + ((i * 37) % 200));
+    async function tracked(): Promise<void> {
+      for (const [i, n] of names.entries()) {
+        await put(`data/${n}`, content(i));
+        await utimes(path.join(dir, 'data', n), OLD, OLD);
+      }
+      await add(repo, { cwd: dir, paths: ['data'] });
+      // The first status compares with the tree and remembers the answer.
+      expect((await status(repo, { cwd: dir, targets: [] }))[0]).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+    }
+    const statusOf = async (): Promise<StatusItem> => (await status(repo, { cwd: dir, targets: [] }))[0]!;
+
+    it('answers without reading its tree', async () => {
+      await tracked();
+      const readTree = vi.spyOn(repo.cache, 'readTree');
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      expect(readTree).not.toHaveBeenCalled();
+    });
+
+    it('still sees a changed size, mtime or inode, an added and a deleted file', async () => {
+      await tracked();
+      const abs = (i: number): string => path.join(dir, 'data', names[i]!);
+      // Same size, new mtime.
+      const same = Buffer.from(content(4)).reverse();
+      await writeFile(abs(4), same);
+      await utimes(abs(4), OLD, new Date(OLD.getTime() + 1000));
+      expect((await statusOf()).changes).toEqual({ added: [], modified: [names[4]], deleted: [] });
+      // Same size and mtime, another inode (replaced by rename).
+      await writeFile(abs(4), content(4));
+      await utimes(abs(4), OLD, OLD);
+      expect((await statusOf()).workspace).toBe('unchanged');
+      await writeFile(abs(4) + '.tmp', same);
+      await utimes(abs(4) + '.tmp', OLD, OLD);
+      await rename(abs(4) + '.tmp', abs(4));
+      expect((await statusOf()).changes).toEqual({ added: [], modified: [names[4]], deleted: [] });
+      // Another size. (File 4 back as it was: its stat now differs from the replaced
+      // file's in mtime.)
+      await writeFile(abs(4), content(4));
+      await utimes(abs(4), OLD, new Date(OLD.getTime() + 2000));
+      await writeFile(abs(7), Buffer.concat([content(7), Buffer.from('x')]));
+      await utimes(abs(7), OLD, OLD);
+      expect((await statusOf()).changes).toEqual({ added: [], modified: [names[7]], deleted: [] });
+      await writeFile(abs(7), content(7));
+      await utimes(abs(7), OLD, OLD);
+      await rm(abs(9));
+      await put('data/sub/extra.bin', 'extra');
+      expect((await statusOf()).changes).toEqual({ added: ['sub/extra.bin'], modified: [], deleted: [names[9]] });
+      await put(`data/${names[9]}`, content(9));
+      await rm(path.join(dir, 'data/sub/extra.bin'));
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+    });
+
+    it('remembers the cache check while the cache directories are unchanged, and sees a removed file', async () => {
+      await tracked();
+      const fanout = path.join(repo.cache.dir, 'files');
+      const stateOf = async (): Promise<{ dirs: Record<string, string[]> }> => JSON.parse(await readFile(path.join(dir, '.cpv/tmp/state.json'), 'utf8'));
+      // Just written by add: too recent to remember.
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      expect((await stateOf()).dirs.data![2]).toBe('');
+      for (const d of await readdir(fanout)) await utimes(path.join(fanout, d), OLD, OLD);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      const remembered = (await stateOf()).dirs.data![2];
+      expect(remembered).toMatch(/^[0-9a-f]{64}$/);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      const file = repo.cache.filePath(await oidOf(content(11)));
+      await rm(file);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'missing' });
+      expect((await stateOf()).dirs.data![2]).toBe('');
+    });
+
+    it('still reports its files or tree missing from the cache, and a corrupt tree', async () => {
+      await tracked();
+      const file = repo.cache.filePath(await oidOf(content(5)));
+      const saved = await readFile(file);
+      await rm(file);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'missing' });
+      await writeFile(file, saved);
+      const item = await statusOf();
+      expect(item).toMatchObject({ workspace: 'unchanged', cache: 'present' });
+      const tree = repo.cache.treePath(item.oid);
+      const text = await readFile(tree);
+      await chmod(tree, 0o644);
+      await writeFile(tree, Buffer.concat([text, Buffer.from('\n')]));
+      await expect(status(repo, { cwd: dir, targets: [] })).rejects.toBeInstanceOf(IntegrityError);
+      await rm(tree);
+      expect(await statusOf()).toMatchObject({ workspace: 'unchanged', cache: 'missing' });
+    });
   });
 });

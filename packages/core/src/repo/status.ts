@@ -1,9 +1,11 @@
+import { lstatSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import type { Remote } from '../remote/remote.js';
 import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
-import { toFileOid } from '../util/oid.js';
-import { NotFoundError } from '../errors.js';
+import { shortOid, toFileOid } from '../util/oid.js';
+import { IntegrityError, NotFoundError } from '../errors.js';
 import { missingFiles } from '../store/missing-files.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
@@ -95,27 +97,53 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     }
     return item;
   }
-  let tree: TreeEntry[] | undefined;
+  if (st?.isDirectory()) {
+    const ws = await dirEntries(repo, t.abs, t.path, state);
+    const fingerprint = await entriesFingerprint(ws);
+    // Seen before with these very entries and found equal to the pointer: no need to
+    // read, parse and compare the tree (tens of thousands of entries), only to check
+    // that the cache still holds it and every file in it.
+    const memo = state.dir(t.path);
+    if (memo && memo.fingerprint === fingerprint && memo.tree === p.oid) {
+      const oids = ws.map((e) => e.oid);
+      const stamp = await fanoutStamp(repo, state, oids);
+      let complete = await hasIntactTree(repo, p.oid);
+      if (complete && (stamp === undefined || stamp !== memo.cache)) complete = missingFiles(repo.cache, oids).size === 0;
+      state.recordDir(t.path, { fingerprint, tree: p.oid, cache: complete && stamp !== undefined ? stamp : '' });
+      item.cache = complete ? 'present' : 'missing';
+      return item;
+    }
+    return statusDir(repo, t, state, item, ws, fingerprint);
+  }
+  await cachedTree(repo, item);
+  item.workspace = st ? 'modified' : 'missing';
+  return item;
+}
+
+/**
+ * The pointer's tree from the cache, verified, or undefined when the cache does not
+ * hold it. Sets `item.cache` to missing when the tree or any of its files is absent.
+ */
+async function cachedTree(repo: Repo, item: StatusItem): Promise<TreeEntry[] | undefined> {
   try {
-    tree = await repo.cache.readTree(p.oid);
+    const tree = await repo.cache.readTree(item.oid);
     if (missingFiles(repo.cache, tree.map((e) => e.oid)).size > 0) item.cache = 'missing';
+    return tree;
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
     item.cache = 'missing';
+    return undefined;
   }
-  if (!st) {
-    item.workspace = 'missing';
-    return item;
-  }
-  if (!st.isDirectory()) {
-    item.workspace = 'modified';
-    return item;
-  }
-  const ws = await dirEntries(repo, t.abs, t.path, state);
+}
+
+/** A tracked directory present in the workspace, with its entries `ws`, compared with its tree. */
+async function statusDir(repo: Repo, t: Target, state: StatCache, item: StatusItem, ws: TreeEntry[], fingerprint: string): Promise<StatusItem> {
+  const p = t.pointer;
+  const tree = await cachedTree(repo, item);
   // Both lists are in canonical order: equal entries mean equal tree text, so the
   // verified cached tree answers without serializing and hashing the workspace's.
-  if (tree && sameEntries(tree, ws)) return item;
-  const oid = toFileOid(await blake3Hex(Buffer.from(serializeTree(ws))));
+  const oid = tree && sameEntries(tree, ws) ? p.oid : toFileOid(await blake3Hex(Buffer.from(serializeTree(ws))));
+  state.recordDir(t.path, { fingerprint, tree: oid, cache: '' });
   if (oid === p.oid) return item;
   item.workspace = 'modified';
   item.current = { oid, size: ws.reduce((n, e) => n + e.size, 0) };
@@ -132,6 +160,56 @@ async function statusOne(repo: Repo, t: Target, state: StatCache): Promise<Statu
     item.changes = changes;
   }
   return item;
+}
+
+/**
+ * A digest of a workspace directory's entries (mode, size, oid, path, in canonical
+ * order), the key under which the stat cache remembers the directory's tree oid.
+ * Paths hold no newline (relPathProblem), so the text is unambiguous.
+ */
+async function entriesFingerprint(entries: readonly TreeEntry[]): Promise<string> {
+  let text = '';
+  for (const e of entries) text += `${e.mode} ${e.size} ${e.oid} ${e.path}\n`;
+  return blake3Hex(Buffer.from(text));
+}
+
+/** A cache directory changed this recently may change again within its mtime's tick. */
+const RECENT_MS = 2000;
+
+/**
+ * A digest of the cache's fan-out directories that hold `oids` (name, mtime, inode):
+ * removing a file from one changes its mtime, so an equal digest means that every
+ * file found there before is still there. Undefined when a directory is absent or was
+ * changed too recently to tell (within a timestamp tick of the state file or of now).
+ */
+async function fanoutStamp(repo: Repo, state: StatCache, oids: readonly string[]): Promise<string | undefined> {
+  const prefixes = new Set<string>();
+  for (const oid of oids) prefixes.add(oid.slice(3, 5));
+  const now = Date.now();
+  let text = '';
+  for (const prefix of [...prefixes].sort()) {
+    const st = lstatSync(dirname(repo.cache.filePath(`b3:${prefix}${'0'.repeat(62)}`)), { throwIfNoEntry: false });
+    if (!st?.isDirectory() || !state.settled(st.mtimeMs) || now - st.mtimeMs < RECENT_MS) return undefined;
+    text += `${prefix} ${st.mtimeMs} ${st.ino}\n`;
+  }
+  return blake3Hex(Buffer.from(text));
+}
+
+/**
+ * Whether the cache holds tree `oid` with intact bytes (hashed, not parsed). Throws
+ * IntegrityError when the bytes do not match, as reading the tree would.
+ */
+async function hasIntactTree(repo: Repo, oid: string): Promise<boolean> {
+  const path = repo.cache.treePath(oid);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  if (toFileOid(await blake3Hex(buf)) !== oid) throw new IntegrityError(`cache tree ${shortOid(oid)} is corrupt (${path})`, { data: { oid } });
+  return true;
 }
 
 function sameEntries(a: readonly TreeEntry[], b: readonly TreeEntry[]): boolean {

@@ -83,6 +83,12 @@ export interface DirFile {
   mode: number;
 }
 
+/** A name that may need a closer look: control characters, backslash, U+FFFD, `.`/`..`. */
+// eslint-disable-next-line no-control-regex
+const SUSPECT_NAME = /[\u0000-\u001f\u007f\\\uFFFD]|^\.\.?$/;
+/** UTF-16 code units whose order differs from UTF-8 byte order (surrogates and above). */
+const NOT_BMP_ORDERED = /[\uD800-\uFFFF]/;
+
 /**
  * Every regular file under `absDir`, sorted canonically. Rejects special files,
  * symlinks that leave the repo and names cpv cannot record, with UsageError naming
@@ -100,37 +106,43 @@ export async function listDirFiles(repo: Repo, absDir: string): Promise<DirFile[
       const name = ent.name;
       const abs = base + name;
       const rel = prefix ? `${prefix}/${name}` : name;
-      // `prefix` was checked one level up, so checking the new component is enough.
-      const problem = relPathProblem(name);
+      // `prefix` was checked one level up, so checking the new component is enough;
+      // the full check (and its message) only for names the quick test flags.
+      const problem = SUSPECT_NAME.test(name) ? relPathProblem(name) : undefined;
       if (problem) throw new UsageError(`cannot track ${JSON.stringify(abs)}: ${problem}`, { hint: 'rename the file' });
       if (ent.isDirectory()) {
         await walk(abs, rel);
         continue;
       }
-      let st: Stats | undefined;
-      try {
-        st = lstatSync(abs);
-      } catch (err) {
-        // Removed since the readdir: as if it had never been there.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      // Removed since the readdir: as if it had never been there.
+      if (!st) continue;
       if (st.isDirectory()) {
         await walk(abs, rel);
         continue;
       }
+      let target: Stats | undefined = st;
       if (st.isSymbolicLink()) {
-        st = await statTracked(repo, abs);
-        if (!st) continue;
-        if (st.isDirectory()) throw new UsageError(`${relative(repo.root, abs)} is a symbolic link to a directory`, { hint: 'cpv does not follow directory links; replace it with the directory' });
+        target = await statTracked(repo, abs);
+        if (!target) continue;
+        if (target.isDirectory()) throw new UsageError(`${relative(repo.root, abs)} is a symbolic link to a directory`, { hint: 'cpv does not follow directory links; replace it with the directory' });
       }
-      if (!st.isFile()) throw new UsageError(`${relative(repo.root, abs)} is not a regular file`, { hint: 'remove sockets, pipes and devices from tracked directories' });
-      out.push({ path: rel, abs, st, mode: st.mode & 0o100 ? 0o755 : 0o644 });
+      if (!target.isFile()) throw new UsageError(`${relative(repo.root, abs)} is not a regular file`, { hint: 'remove sockets, pipes and devices from tracked directories' });
+      out.push({ path: rel, abs, st: target, mode: target.mode & 0o100 ? 0o755 : 0o644 });
     }
   };
   await walk(absDir, '');
-  // Canonical order is by UTF-8 bytes; encode each path once, not once per comparison.
-  const keyed = out.map((f) => ({ f, key: Buffer.from(f.path) }));
+  return sortCanonical(out);
+}
+
+/**
+ * Sort files by the UTF-8 bytes of their paths (canonical tree order). UTF-16 order
+ * is the same unless a path holds a surrogate or a code unit at or above U+E000: only
+ * those comparisons encode.
+ */
+function sortCanonical(files: DirFile[]): DirFile[] {
+  if (!files.some((f) => NOT_BMP_ORDERED.test(f.path))) return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const keyed = files.map((f) => ({ f, key: Buffer.from(f.path) }));
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
   return keyed.map((k) => k.f);
 }
