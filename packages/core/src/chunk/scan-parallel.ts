@@ -1,4 +1,4 @@
-import { CTL, type Reader } from '../hash/read-worker.js';
+import { CTL, NOBODY_WAITS, type Reader } from '../hash/read-worker.js';
 import { BackgroundFlush, type ChunkSink, type ForcedCuts } from './chunk-sink.js';
 
 /** What `consumeBlocks` needs besides the reader. */
@@ -50,7 +50,7 @@ export async function consumeBlocks(reader: Reader, o: ConsumeOptions): Promise<
       o.sink.take(view, o.cuts.push(view, pos));
       // The sink may still refer to this block, no longer to the ones before it.
       Atomics.store(ctl, CTL.CONSUMED, k);
-      Atomics.notify(ctl, CTL.CONSUMED);
+      if (k >= Atomics.load(ctl, CTL.READER_WANTS)) Atomics.notify(ctl, CTL.CONSUMED);
       k++;
       pos += n;
       o.flush?.wrote(Atomics.load(ctl, CTL.WRITTEN) * o.slotSize);
@@ -67,8 +67,14 @@ export async function consumeBlocks(reader: Reader, o: ConsumeOptions): Promise<
       continue;
     }
     if (done) break;
-    const w = waitAsync(ctl, CTL.TICK, tick);
-    if (w.async) await w.value;
+    // Nothing to do: wait until half of the ring is filled (or the reader ends).
+    const wants = k + Math.max(1, o.slots >> 1);
+    Atomics.store(ctl, CTL.CONSUMER_WANTS, wants);
+    if (Atomics.load(ctl, CTL.FILLED) < wants && Atomics.load(ctl, CTL.DONE) === 0) {
+      const w = waitAsync(ctl, CTL.TICK, tick);
+      if (w.async) await w.value;
+    }
+    Atomics.store(ctl, CTL.CONSUMER_WANTS, NOBODY_WAITS);
   }
   const end = await reader.ended;
   if (end.kind === 'done' && end.size !== pos) throw new Error(`reader thread reported ${end.size} bytes, ${pos} were consumed`);

@@ -62,7 +62,7 @@ export const PARALLEL_MIN = 32 * 1024 * 1024;
 // read, the hash and the write of each (1 MiB blocks cost several times the kernel
 // time here), and enough of them that either thread can run ahead of the other.
 const PARALLEL_SLOT = 128 * 1024;
-const PARALLEL_SLOTS = 64;
+const PARALLEL_SLOTS = 128;
 // The native hasher frees its buffers only when the event loop turns, so hashing
 // many chunks yields at least this often.
 const YIELD_EVERY = 4 * 1024 * 1024;

@@ -14,15 +14,23 @@ import { BLAKE3_KAT } from './blake3.js';
  *   hashes the block and writes it out, and stores WRITTEN = k + 1.
  * - The consumer stores CONSUMED = k once no part of blocks below k is needed any more;
  *   the reader refills a slot only when the block that was in it is consumed.
- * - Every event the consumer may wait for (a block, the end, a failure) adds 1 to TICK
- *   and notifies it, so a consumer that read TICK before looking can wait on it safely.
+ * - Either side that must wait says how far the other must get first (READER_WANTS: a
+ *   value of CONSUMED; CONSUMER_WANTS: a value of FILLED), checks again, then waits;
+ *   the other side wakes it only once that is reached (or at the end), so the threads
+ *   wake each other once per half ring, not for every block.
+ * - The consumer waits on TICK: the reader adds 1 to it and notifies when FILLED
+ *   reaches CONSUMER_WANTS, when it ends and when it fails. The reader waits on CONSUMED.
  * - STOP = 1 (with CONSUMED set past any block) makes the reader stop at the next block.
- * - At the end the reader posts one message: `{ hex, size }`, `{ changed: true }` when
- *   the file ended before the expected size, or `{ error }`; then it exits.
+ * - At the end the reader stores DONE = 1 (after its last FILLED) and posts one
+ *   message: `{ hex, size }`, `{ changed: true }` when the file ended before the
+ *   expected size, or `{ error }`; then it exits.
  */
 
 /** Slots of the control array. */
-export const CTL = Object.freeze({ FILLED: 0, CONSUMED: 1, WRITTEN: 2, TICK: 3, STOP: 4, DONE: 5, LENGTHS: 8 });
+export const CTL = Object.freeze({ FILLED: 0, CONSUMED: 1, WRITTEN: 2, TICK: 3, STOP: 4, DONE: 5, READER_WANTS: 6, CONSUMER_WANTS: 7, LENGTHS: 8 });
+
+/** A `*_WANTS` value that is never reached: nobody waits. */
+export const NOBODY_WAITS = 0x7fffffff;
 
 /** What the reader posts when it ends. */
 export type ReaderEnd =
@@ -57,7 +65,8 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
   const port = wt.parentPort!;
   const fs = require('node:fs') as typeof import('node:fs');
   const ctl = new Int32Array(d.control);
-  const FILLED = 0, CONSUMED = 1, WRITTEN = 2, TICK = 3, STOP = 4, DONE = 5, LENGTHS = 8;
+  const FILLED = 0, CONSUMED = 1, WRITTEN = 2, TICK = 3, STOP = 4, DONE = 5, READER_WANTS = 6, CONSUMER_WANTS = 7, LENGTHS = 8;
+  const NOBODY_WAITS = 0x7fffffff;
   const event = (): void => {
     Atomics.add(ctl, TICK, 1);
     Atomics.notify(ctl, TICK);
@@ -86,21 +95,26 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
     let pos = 0;
     let k = 0;
     while (pos < d.size) {
-      // Wait until the block that last used this slot is consumed.
+      // Wait until the block that last used this slot is consumed; when the ring is
+      // full, until half of it is free.
+      const need = k - d.slots + 1;
       for (;;) {
         if (Atomics.load(ctl, STOP) !== 0) return end({ kind: 'error', error: { message: 'stopped' } });
+        if (Atomics.load(ctl, CONSUMED) >= need) break;
+        const wants = need + (d.slots >> 1) - 1;
+        Atomics.store(ctl, READER_WANTS, wants);
         const consumed = Atomics.load(ctl, CONSUMED);
-        if (k - consumed < d.slots) break;
-        Atomics.wait(ctl, CONSUMED, consumed);
+        if (consumed < wants) Atomics.wait(ctl, CONSUMED, consumed);
+        Atomics.store(ctl, READER_WANTS, NOBODY_WAITS);
       }
       const slot = k % d.slots;
       const view = ring.subarray(slot * d.slotSize, slot * d.slotSize + Math.min(d.slotSize, d.size - pos));
       const n = fs.readSync(d.fd, view, 0, view.length, pos);
       if (n === 0) return end({ kind: 'changed' }); // the file shrank
       const block = view.subarray(0, n);
-      ctl[LENGTHS + slot] = n;
+      Atomics.store(ctl, LENGTHS + slot, n);
       Atomics.store(ctl, FILLED, k + 1);
-      event();
+      if (k + 1 >= Atomics.load(ctl, CONSUMER_WANTS)) event();
       h.update(block);
       if (d.out >= 0) {
         for (let off = 0; off < n; ) off += fs.writeSync(d.out, block, off, n - off, pos + off);
@@ -184,6 +198,8 @@ export function startReader(opts: { fd: number; size: number; out?: number; slot
     });
   });
   const ctl = new Int32Array(control);
+  ctl[CTL.READER_WANTS] = NOBODY_WAITS;
+  ctl[CTL.CONSUMER_WANTS] = NOBODY_WAITS;
   return {
     ring: new Uint8Array(ring),
     control: ctl,
