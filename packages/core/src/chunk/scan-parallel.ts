@@ -1,4 +1,5 @@
-import { CTL, NOBODY_WAITS, type Reader } from '../hash/read-worker.js';
+import { writeSync } from 'node:fs';
+import { claimsAt, CTL, NOBODY_WAITS, type Reader } from '../hash/read-worker.js';
 import { BackgroundFlush, type ChunkSink, type ForcedCuts } from './chunk-sink.js';
 
 /** What `consumeBlocks` needs besides the reader. */
@@ -9,8 +10,8 @@ export interface ConsumeOptions {
   sink: ChunkSink;
   signal?: AbortSignal;
   onProgress?: (bytesDelta: number) => void;
-  /** Set when the reader also writes the blocks out: flushed in the background. */
-  flush?: BackgroundFlush;
+  /** The output the blocks are written to (the reader's `out`), and its background flush. */
+  out?: { fd: number; flush: BackgroundFlush };
 }
 
 // Progress is reported in steps of at least this many bytes (blocks are small).
@@ -32,6 +33,7 @@ const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 export async function consumeBlocks(reader: Reader, o: ConsumeOptions): Promise<Awaited<Reader['ended']>> {
   const ctl = reader.control;
   const ring = reader.ring;
+  const claims = claimsAt(o.slots);
   let k = 0;
   let pos = 0;
   let unreported = 0;
@@ -48,12 +50,17 @@ export async function consumeBlocks(reader: Reader, o: ConsumeOptions): Promise<
       const n = Atomics.load(ctl, CTL.LENGTHS + slot);
       const view = ring.subarray(slot * o.slotSize, slot * o.slotSize + n);
       o.sink.take(view, o.cuts.push(view, pos));
+      if (o.out !== undefined && Atomics.compareExchange(ctl, claims + slot, k - o.slots, k) === k - o.slots) {
+        // Claimed before the reader got to it: this thread keeps up, so it writes.
+        for (let off = 0; off < n; ) off += writeSync(o.out.fd, view, off, n - off, pos + off);
+        Atomics.add(ctl, CTL.WRITTEN, 1);
+      }
       // The sink may still refer to this block, no longer to the ones before it.
       Atomics.store(ctl, CTL.CONSUMED, k);
       if (k >= Atomics.load(ctl, CTL.READER_WANTS)) Atomics.notify(ctl, CTL.CONSUMED);
       k++;
       pos += n;
-      o.flush?.wrote(Atomics.load(ctl, CTL.WRITTEN) * o.slotSize);
+      o.out?.flush.wrote(Atomics.load(ctl, CTL.WRITTEN) * o.slotSize);
       unreported += n;
       if (unreported >= PROGRESS_EVERY) {
         o.onProgress?.(unreported);

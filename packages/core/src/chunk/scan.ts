@@ -111,7 +111,8 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
       if (parallel) {
         const flush = copyTo === undefined ? undefined : new BackgroundFlush(copyTo, COPY_SYNC_EVERY);
         try {
-          const end = await consumeBlocks(reader, { slotSize, slots: PARALLEL_SLOTS, cuts, sink, signal, onProgress: opts.onProgress, flush });
+          const out = copyTo === undefined ? undefined : { fd: copyTo.fd, flush: flush! };
+          const end = await consumeBlocks(reader, { slotSize, slots: PARALLEL_SLOTS, cuts, sink, signal, onProgress: opts.onProgress, out });
           if (end.kind === 'changed') throw changed();
           if (end.kind !== 'done') throw Object.assign(new Error(end.kind === 'error' ? end.error.message : 'the reader thread failed'), end.kind === 'error' ? end.error : {});
           read = end;

@@ -11,7 +11,15 @@ import { BLAKE3_KAT } from './blake3.js';
  * Protocol (all counters in `control`, an Int32Array over a SharedArrayBuffer):
  * - The reader fills block k into slot k % slots, stores its length in
  *   `control[LENGTHS + slot]`, then publishes it by storing FILLED = k + 1; then it
- *   hashes the block and writes it out, and stores WRITTEN = k + 1.
+ *   hashes the block.
+ * - Each block is written out (when there is an output) by whichever thread claims it
+ *   first: `Atomics.compareExchange(control, CLAIMS + slot, k - slots, k)` succeeds
+ *   for exactly one. The consumer tries as it takes each block; the reader tries a
+ *   quarter ring behind its reads (and for the last blocks at the end). So the
+ *   consumer writes when it keeps up with the reader, the reader when the consumer
+ *   lags: the busier thread writes less. Every completed write adds 1 to WRITTEN. The
+ *   consumer releases a block only after its own write; the reader writes a block
+ *   before it reads the one that will reuse its slot.
  * - The consumer stores CONSUMED = k once no part of blocks below k is needed any more;
  *   the reader refills a slot only when the block that was in it is consumed.
  * - Either side that must wait says how far the other must get first (READER_WANTS: a
@@ -28,6 +36,11 @@ import { BLAKE3_KAT } from './blake3.js';
 
 /** Slots of the control array. */
 export const CTL = Object.freeze({ FILLED: 0, CONSUMED: 1, WRITTEN: 2, TICK: 3, STOP: 4, DONE: 5, READER_WANTS: 6, CONSUMER_WANTS: 7, LENGTHS: 8 });
+
+/** Index of the first write claim in the control array of a ring of `slots` slots. */
+export function claimsAt(slots: number): number {
+  return CTL.LENGTHS + slots;
+}
 
 /** A `*_WANTS` value that is never reached: nobody waits. */
 export const NOBODY_WAITS = 0x7fffffff;
@@ -91,6 +104,18 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
   }
   port.postMessage({ kind: 'ready' } satisfies ReaderEnd);
   const ring = new Uint8Array(d.ring);
+  // File offset of the block in each slot, and how far behind its reads it writes.
+  const offsets = new Array<number>(d.slots).fill(0);
+  const lag = d.slots >> 2;
+  /** Write block j unless the consumer claimed it first. */
+  const write = (j: number): void => {
+    const slot = j % d.slots;
+    if (Atomics.compareExchange(ctl, LENGTHS + d.slots + slot, j - d.slots, j) !== j - d.slots) return;
+    const n = Atomics.load(ctl, LENGTHS + slot);
+    const block = ring.subarray(slot * d.slotSize, slot * d.slotSize + n);
+    for (let off = 0; off < n; ) off += fs.writeSync(d.out, block, off, n - off, offsets[slot]! + off);
+    Atomics.add(ctl, WRITTEN, 1);
+  };
   try {
     let pos = 0;
     let k = 0;
@@ -112,17 +137,17 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
       const n = fs.readSync(d.fd, view, 0, view.length, pos);
       if (n === 0) return end({ kind: 'changed' }); // the file shrank
       const block = view.subarray(0, n);
+      offsets[slot] = pos;
       Atomics.store(ctl, LENGTHS + slot, n);
       Atomics.store(ctl, FILLED, k + 1);
       if (k + 1 >= Atomics.load(ctl, CONSUMER_WANTS)) event();
       h.update(block);
-      if (d.out >= 0) {
-        for (let off = 0; off < n; ) off += fs.writeSync(d.out, block, off, n - off, pos + off);
-        Atomics.store(ctl, WRITTEN, k + 1);
-      }
+      // The block `lag` behind is written here unless the consumer, keeping up, took it.
+      if (d.out >= 0 && k >= lag) write(k - lag);
       pos += n;
       k++;
     }
+    if (d.out >= 0) for (let j = Math.max(0, k - lag); j < k; j++) write(j);
     end({ kind: 'done', hex: h.digest('hex'), size: pos });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -166,7 +191,7 @@ export function startReader(opts: { fd: number; size: number; out?: number; slot
   const binding = nativeBinding();
   if (binding === null) return undefined;
   const ring = new SharedArrayBuffer(opts.slotSize * opts.slots);
-  const control = new SharedArrayBuffer(4 * (CTL.LENGTHS + opts.slots));
+  const control = new SharedArrayBuffer(4 * (claimsAt(opts.slots) + opts.slots));
   const data: ReaderData = { binding, kat: { ...BLAKE3_KAT }, ring, control, slotSize: opts.slotSize, slots: opts.slots, fd: opts.fd, size: opts.size, out: opts.out ?? -1 };
   let worker: Worker;
   try {
@@ -200,6 +225,8 @@ export function startReader(opts: { fd: number; size: number; out?: number; slot
   const ctl = new Int32Array(control);
   ctl[CTL.READER_WANTS] = NOBODY_WAITS;
   ctl[CTL.CONSUMER_WANTS] = NOBODY_WAITS;
+  // The claim of the block "before" the first in each slot: k - slots for block k = slot.
+  for (let s = 0; s < opts.slots; s++) ctl[claimsAt(opts.slots) + s] = s - opts.slots;
   return {
     ring: new Uint8Array(ring),
     control: ctl,
