@@ -319,3 +319,28 @@ describe('scanFile on two threads', () => {
     expect(await scanFile(path, { params: DEFAULT_CHUNKER, ...TWO })).toEqual(await scanBytes(data, DEFAULT_CHUNKER));
   });
 });
+
+describe('scanFile, many at once', () => {
+  it('gives every scan its own result, on two threads or (past the limit) on one', async () => {
+    const files = [50, 51, 52, 53].map((seed) => {
+      const data = seededBytes(seed, 3 * MiB + seed);
+      return { data, path: writeTemp(data) };
+    });
+    const results = await Promise.all(
+      files.map(async (f, i) => {
+        const dest = join(dir, `copy${fileCount++}`);
+        const out = await open(dest, 'w');
+        try {
+          const r = await scanFile(f.path, { params: DEFAULT_CHUNKER, parallel: true, bufferSize: 65536 + i, copyTo: out });
+          return { r, copy: readFileSync(dest) };
+        } finally {
+          await out.close();
+        }
+      }),
+    );
+    for (const [i, f] of files.entries()) {
+      expect(results[i]!.r).toEqual(await scanBytes(f.data, DEFAULT_CHUNKER));
+      expect(results[i]!.copy.equals(f.data)).toBe(true);
+    }
+  });
+});

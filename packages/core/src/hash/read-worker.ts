@@ -168,6 +168,10 @@ export interface Reader {
 }
 
 let bindingPath: string | null | undefined;
+// Reader threads alive at once (each holds its ring and a V8 isolate, about 25 MiB):
+// a directory of large files added with many jobs gets two, the others scan on one thread.
+const MAX_READERS = 2;
+let readers = 0;
 
 /** The native BLAKE3 binding's entry file, or null if it cannot be resolved here. */
 function nativeBinding(): string | null {
@@ -184,14 +188,20 @@ function nativeBinding(): string | null {
 /**
  * Start a reader thread over `fd` (`size` bytes from offset 0), writing to `out` if
  * given. Returns undefined when no thread can be started here (no native binding
- * found, or worker threads unavailable); `ready` rejects when the thread starts but
- * cannot hash. The caller must `stop()` the reader before it closes either descriptor.
+ * found, worker threads unavailable, or MAX_READERS already running); `ready` rejects
+ * when the thread starts but cannot hash. The caller must `stop()` the reader before it closes either descriptor.
  */
 export function startReader(opts: { fd: number; size: number; out?: number; slotSize: number; slots: number }): Reader | undefined {
   const binding = nativeBinding();
-  if (binding === null) return undefined;
+  if (binding === null || readers >= MAX_READERS) return undefined;
   const ring = new SharedArrayBuffer(opts.slotSize * opts.slots);
   const control = new SharedArrayBuffer(4 * (claimsAt(opts.slots) + opts.slots));
+  // Initialised before the thread starts: it reads these from its first block on.
+  const ctl = new Int32Array(control);
+  ctl[CTL.READER_WANTS] = NOBODY_WAITS;
+  ctl[CTL.CONSUMER_WANTS] = NOBODY_WAITS;
+  // The claim of the block "before" the first in each slot: k - slots for block k = slot.
+  for (let s = 0; s < opts.slots; s++) ctl[claimsAt(opts.slots) + s] = s - opts.slots;
   const data: ReaderData = { binding, kat: { ...BLAKE3_KAT }, ring, control, slotSize: opts.slotSize, slots: opts.slots, fd: opts.fd, size: opts.size, out: opts.out ?? -1 };
   let worker: Worker;
   try {
@@ -199,7 +209,13 @@ export function startReader(opts: { fd: number; size: number; out?: number; slot
   } catch {
     return undefined;
   }
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  readers++;
+  const exited = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      readers--;
+      resolve();
+    }),
+  );
   let onReady!: () => void;
   let onFail!: (err: Error) => void;
   const ready = new Promise<void>((resolve, reject) => {
@@ -222,11 +238,6 @@ export function startReader(opts: { fd: number; size: number; out?: number; slot
       resolve({ kind: 'error', error: { message: 'the reader thread exited early' } });
     });
   });
-  const ctl = new Int32Array(control);
-  ctl[CTL.READER_WANTS] = NOBODY_WAITS;
-  ctl[CTL.CONSUMER_WANTS] = NOBODY_WAITS;
-  // The claim of the block "before" the first in each slot: k - slots for block k = slot.
-  for (let s = 0; s < opts.slots; s++) ctl[claimsAt(opts.slots) + s] = s - opts.slots;
   return {
     ring: new Uint8Array(ring),
     control: ctl,
