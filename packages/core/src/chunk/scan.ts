@@ -101,7 +101,7 @@ export async function scanFile(path: string, opts: ScanFileOptions): Promise<Sca
     const slotSize = opts.bufferSize ?? PARALLEL_SLOT;
     const reader =
       (opts.parallel ?? before.size >= PARALLEL_MIN) && before.size > 0 && hashImpl() === 'native'
-        ? startReader({ fd: fh.fd, size: before.size, out: copyTo?.fd, slotSize, slots: PARALLEL_SLOTS })
+        ? startReader({ fd: fh.fd, size: before.size, slotSize, slots: PARALLEL_SLOTS })
         : undefined;
     let read: { hex: string; size: number } | undefined;
     const sink = new ChunkSink(newHasher());

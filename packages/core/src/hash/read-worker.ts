@@ -3,25 +3,15 @@ import { Worker } from 'node:worker_threads';
 import { BLAKE3_KAT } from './blake3.js';
 
 /**
- * A second thread that reads a file into a ring of shared buffers, hashes the whole
- * stream with the native BLAKE3 (the file oid) and, optionally, writes every block to
- * a second file, while the caller's thread consumes the same blocks (chunks them and
- * hashes the chunks). Each byte is read once; the file hash costs the caller nothing.
+ * A second thread that reads a file into a ring of shared buffers and hashes the whole
+ * stream with the native BLAKE3 (the file oid), while the caller's thread consumes the
+ * same blocks (chunks them, hashes the chunks, writes a copy). Each byte is read once;
+ * the file hash costs the caller's thread nothing.
  *
  * Protocol (all counters in `control`, an Int32Array over a SharedArrayBuffer):
  * - The reader fills block k into slot k % slots, stores its length in
  *   `control[LENGTHS + slot]`, then publishes it by storing FILLED = k + 1; then it
  *   hashes the block.
- * - Each block is written out (when there is an output) by whichever thread claims it
- *   first: `Atomics.compareExchange(control, CLAIMS + slot, k - slots, k)` succeeds
- *   for exactly one. The consumer tries as it takes each block; the reader tries a
- *   quarter ring behind its reads (and for the last blocks at the end). So the
- *   consumer writes when it keeps up with the reader, the reader when the consumer
- *   lags: the busier thread writes less. Every completed write adds 1 to WRITTEN. The
- *   consumer releases a block only after its own write; the reader writes a block
- *   before it reads the one that will reuse its slot.
- * - The consumer stores CONSUMED = k once no part of blocks below k is needed any more;
- *   the reader refills a slot only when the block that was in it is consumed.
  * - Either side that must wait says how far the other must get first (READER_WANTS: a
  *   value of CONSUMED; CONSUMER_WANTS: a value of FILLED), checks again, then waits;
  *   the other side wakes it only once that is reached (or at the end), so the threads
@@ -35,12 +25,7 @@ import { BLAKE3_KAT } from './blake3.js';
  */
 
 /** Slots of the control array. */
-export const CTL = Object.freeze({ FILLED: 0, CONSUMED: 1, WRITTEN: 2, TICK: 3, STOP: 4, DONE: 5, READER_WANTS: 6, CONSUMER_WANTS: 7, LENGTHS: 8 });
-
-/** Index of the first write claim in the control array of a ring of `slots` slots. */
-export function claimsAt(slots: number): number {
-  return CTL.LENGTHS + slots;
-}
+export const CTL = Object.freeze({ FILLED: 0, CONSUMED: 1, TICK: 3, STOP: 4, DONE: 5, READER_WANTS: 6, CONSUMER_WANTS: 7, LENGTHS: 8 });
 
 /** A `*_WANTS` value that is never reached: nobody waits. */
 export const NOBODY_WAITS = 0x7fffffff;
@@ -63,8 +48,6 @@ export interface ReaderData {
   /** Descriptor to read from (open in this process) and the number of bytes to read. */
   fd: number;
   size: number;
-  /** Descriptor to write every block to at the same offset, or -1. */
-  out: number;
 }
 
 /**
@@ -78,7 +61,7 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
   const port = wt.parentPort!;
   const fs = require('node:fs') as typeof import('node:fs');
   const ctl = new Int32Array(d.control);
-  const FILLED = 0, CONSUMED = 1, WRITTEN = 2, TICK = 3, STOP = 4, DONE = 5, READER_WANTS = 6, CONSUMER_WANTS = 7, LENGTHS = 8;
+  const FILLED = 0, CONSUMED = 1, TICK = 3, STOP = 4, DONE = 5, READER_WANTS = 6, CONSUMER_WANTS = 7, LENGTHS = 8;
   const NOBODY_WAITS = 0x7fffffff;
   const event = (): void => {
     Atomics.add(ctl, TICK, 1);
@@ -104,18 +87,6 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
   }
   port.postMessage({ kind: 'ready' } satisfies ReaderEnd);
   const ring = new Uint8Array(d.ring);
-  // File offset of the block in each slot, and how far behind its reads it writes.
-  const offsets = new Array<number>(d.slots).fill(0);
-  const lag = d.slots >> 2;
-  /** Write block j unless the consumer claimed it first. */
-  const write = (j: number): void => {
-    const slot = j % d.slots;
-    if (Atomics.compareExchange(ctl, LENGTHS + d.slots + slot, j - d.slots, j) !== j - d.slots) return;
-    const n = Atomics.load(ctl, LENGTHS + slot);
-    const block = ring.subarray(slot * d.slotSize, slot * d.slotSize + n);
-    for (let off = 0; off < n; ) off += fs.writeSync(d.out, block, off, n - off, offsets[slot]! + off);
-    Atomics.add(ctl, WRITTEN, 1);
-  };
   try {
     let pos = 0;
     let k = 0;
@@ -137,17 +108,13 @@ function readerMain(require: NodeJS.Require, wt: typeof import('node:worker_thre
       const n = fs.readSync(d.fd, view, 0, view.length, pos);
       if (n === 0) return end({ kind: 'changed' }); // the file shrank
       const block = view.subarray(0, n);
-      offsets[slot] = pos;
       Atomics.store(ctl, LENGTHS + slot, n);
       Atomics.store(ctl, FILLED, k + 1);
       if (k + 1 >= Atomics.load(ctl, CONSUMER_WANTS)) event();
       h.update(block);
-      // The block `lag` behind is written here unless the consumer, keeping up, took it.
-      if (d.out >= 0 && k >= lag) write(k - lag);
       pos += n;
       k++;
     }
-    if (d.out >= 0) for (let j = Math.max(0, k - lag); j < k; j++) write(j);
     end({ kind: 'done', hex: h.digest('hex'), size: pos });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -186,23 +153,20 @@ function nativeBinding(): string | null {
 }
 
 /**
- * Start a reader thread over `fd` (`size` bytes from offset 0), writing to `out` if
- * given. Returns undefined when no thread can be started here (no native binding
+ * Start a reader thread over `fd` (`size` bytes from offset 0). Returns undefined when no thread can be started here (no native binding
  * found, worker threads unavailable, or MAX_READERS already running); `ready` rejects
- * when the thread starts but cannot hash. The caller must `stop()` the reader before it closes either descriptor.
+ * when the thread starts but cannot hash. The caller must `stop()` the reader before it closes the descriptor.
  */
-export function startReader(opts: { fd: number; size: number; out?: number; slotSize: number; slots: number }): Reader | undefined {
+export function startReader(opts: { fd: number; size: number; slotSize: number; slots: number }): Reader | undefined {
   const binding = nativeBinding();
   if (binding === null || readers >= MAX_READERS) return undefined;
   const ring = new SharedArrayBuffer(opts.slotSize * opts.slots);
-  const control = new SharedArrayBuffer(4 * (claimsAt(opts.slots) + opts.slots));
+  const control = new SharedArrayBuffer(4 * (CTL.LENGTHS + opts.slots));
   // Initialised before the thread starts: it reads these from its first block on.
   const ctl = new Int32Array(control);
   ctl[CTL.READER_WANTS] = NOBODY_WAITS;
   ctl[CTL.CONSUMER_WANTS] = NOBODY_WAITS;
-  // The claim of the block "before" the first in each slot: k - slots for block k = slot.
-  for (let s = 0; s < opts.slots; s++) ctl[claimsAt(opts.slots) + s] = s - opts.slots;
-  const data: ReaderData = { binding, kat: { ...BLAKE3_KAT }, ring, control, slotSize: opts.slotSize, slots: opts.slots, fd: opts.fd, size: opts.size, out: opts.out ?? -1 };
+  const data: ReaderData = { binding, kat: { ...BLAKE3_KAT }, ring, control, slotSize: opts.slotSize, slots: opts.slots, fd: opts.fd, size: opts.size };
   let worker: Worker;
   try {
     worker = new Worker(`(${readerMain.toString()})(require, require('node:worker_threads'))`, { eval: true, workerData: data });
