@@ -30,8 +30,9 @@ export interface ScanFileOptions {
    */
   bufferSize?: number;
   /**
-   * Read, hash the whole file and write `copyTo` on a second thread while this one
-   * chunks and hashes the chunks. Default: for files of PARALLEL_MIN bytes and more.
+   * Read and hash the whole file on a second thread while this one chunks, hashes the
+   * chunks and hands the writes of `copyTo` to the thread pool. Default: for files of
+   * PARALLEL_MIN bytes and more (at most two such scans at once; the rest use one thread).
    * Used only with the native hasher (a forced `CPV_HASH_IMPL=wasm` keeps one thread);
    * falls back to one thread when the second cannot start. Never changes the result.
    */
@@ -59,8 +60,8 @@ const COPY_SYNC_EVERY = 64 * 1024 * 1024;
 /** Files from this size up are scanned on two threads by default (starting one costs about 0.1 s). */
 export const PARALLEL_MIN = 32 * 1024 * 1024;
 // Blocks of the two-thread scan: small enough to stay in the CPU caches between the
-// read, the hash and the write of each (1 MiB blocks cost several times the kernel
-// time here), and enough of them that either thread can run ahead of the other.
+// read and the hash of each (1 MiB reads and writes cost several times the kernel
+// time of 128 KiB ones here), and a 16 MiB ring so either thread can run ahead.
 const PARALLEL_SLOT = 128 * 1024;
 const PARALLEL_SLOTS = 128;
 // The native hasher frees its buffers only when the event loop turns, so hashing
