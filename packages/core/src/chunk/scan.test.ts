@@ -204,3 +204,143 @@ describe('scanFile with copyTo', () => {
     }
   });
 });
+
+describe('scanFile on two threads', () => {
+  const TWO = { parallel: true } as const;
+
+  it('gives the one-thread result for any size, block size and parameters', async () => {
+    const aligned: ChunkerParams = { ...DEFAULT_CHUNKER, min: 1024, avg: 4096, max: 16384, align: 'tensors' };
+    for (const [seed, n] of [[31, 1], [32, 4095], [33, 300_001], [34, 2 * MiB + 7]] as const) {
+      const data = seededBytes(seed, n);
+      const path = writeTemp(data);
+      for (const params of [DEFAULT_CHUNKER, SMALL, aligned]) {
+        const want = await expected(data, params);
+        for (const bufferSize of [undefined, 1, 4096, 65537]) {
+          if (bufferSize === 1 && n > 5000) continue;
+          expect(await scanFile(path, { params, bufferSize, ...TWO })).toEqual(want);
+        }
+      }
+    }
+  });
+
+  it('cuts at tensor boundaries exactly as one thread does', async () => {
+    // A safetensors layout: 8-byte header length, JSON header, tensor bytes.
+    const sizes = [70_000, 3, 1_000_000, 20_001, 500_000];
+    const header: Record<string, unknown> = {};
+    let off = 0;
+    sizes.forEach((n, i) => {
+      header[`t${i}`] = { dtype: 'U8', shape: [n], data_offsets: [off, off + n] };
+      off += n;
+    });
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const data = Buffer.concat([len, json, seededBytes(35, off)]);
+    const path = writeTemp(data);
+    const params: ChunkerParams = { ...DEFAULT_CHUNKER, align: 'tensors' };
+    const one = await scanFile(path, { params, parallel: false });
+    expect(one).toEqual(await scanBytes(data, params));
+    for (const bufferSize of [undefined, 7777, 65536]) expect(await scanFile(path, { params, bufferSize, ...TWO })).toEqual(one);
+  });
+
+  it('reports progress that adds up to the size', async () => {
+    const n = 3 * MiB + 12_345;
+    const deltas: number[] = [];
+    await scanFile(writeTemp(seededBytes(36, n)), { params: DEFAULT_CHUNKER, onProgress: (d) => deltas.push(d), ...TWO });
+    expect(deltas.reduce((a, b) => a + b, 0)).toBe(n);
+    expect(deltas.length).toBeGreaterThan(1);
+  });
+
+  it('copies exactly the bytes it describes', async () => {
+    const data = seededBytes(37, 5 * MiB + 3);
+    const src = writeTemp(data);
+    for (const bufferSize of [undefined, 65537]) {
+      const dest = join(dir, `copy${fileCount++}`);
+      const out = await open(dest, 'w');
+      try {
+        expect(await scanFile(src, { params: DEFAULT_CHUNKER, copyTo: out, bufferSize, ...TWO })).toEqual(await scanBytes(data, DEFAULT_CHUNKER));
+      } finally {
+        await out.close();
+      }
+      expect(readFileSync(dest).equals(data)).toBe(true);
+    }
+  });
+
+  it('fails with the error of a failed write', async () => {
+    const src = writeTemp(seededBytes(38, 3 * MiB));
+    const dest = join(dir, `copy${fileCount++}`);
+    writeFileSync(dest, '');
+    const readOnly = await open(dest, 'r');
+    try {
+      await expect(scanFile(src, { params: SMALL, copyTo: readOnly, ...TWO })).rejects.toMatchObject({ code: 'EBADF', syscall: 'write' });
+    } finally {
+      await readOnly.close();
+    }
+  });
+
+  it('throws ConflictError when the file shrinks before the reader reaches its end', async () => {
+    // Blocks of 4 KiB: the reader is at most 512 KiB ahead when 1 MiB is reported.
+    const path = writeTemp(seededBytes(39, 4 * MiB));
+    let truncated = false;
+    const onProgress = (): void => {
+      if (!truncated) truncateSync(path, 2 * MiB);
+      truncated = true;
+    };
+    const err = await scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 4096, onProgress, ...TWO }).catch((e: unknown) => e);
+    expect(truncated).toBe(true);
+    expect(err).toBeInstanceOf(ConflictError);
+  });
+
+  it.each([
+    ['grows', (path: string) => appendFileSync(path, 'more')],
+    ['is rewritten in place', (path: string) => {
+      writeFileSync(path, seededBytes(41, 2 * MiB));
+      utimesSync(path, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    }],
+  ])('throws ConflictError when the file %s while it is read', async (_what, change) => {
+    const path = writeTemp(seededBytes(40, 2 * MiB));
+    let changed = false;
+    const onProgress = (): void => {
+      if (!changed) change(path);
+      changed = true;
+    };
+    const err = await scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 4096, onProgress, ...TWO }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+  });
+
+  it('rejects with the reason of an aborted signal and stops the reader', async () => {
+    const data = seededBytes(42, 4 * MiB);
+    const path = writeTemp(data);
+    const reason = new Error('stop');
+    const ac = new AbortController();
+    const scan = scanFile(path, { params: DEFAULT_CHUNKER, bufferSize: 4096, signal: ac.signal, onProgress: () => ac.abort(reason), ...TWO });
+    await expect(scan).rejects.toBe(reason);
+    // The next scan of the same file is whole and correct.
+    expect(await scanFile(path, { params: DEFAULT_CHUNKER, ...TWO })).toEqual(await scanBytes(data, DEFAULT_CHUNKER));
+  });
+});
+
+describe('scanFile, many at once', () => {
+  it('gives every scan its own result, on two threads or (past the limit) on one', async () => {
+    const files = [50, 51, 52, 53].map((seed) => {
+      const data = seededBytes(seed, 3 * MiB + seed);
+      return { data, path: writeTemp(data) };
+    });
+    const results = await Promise.all(
+      files.map(async (f, i) => {
+        const dest = join(dir, `copy${fileCount++}`);
+        const out = await open(dest, 'w');
+        try {
+          const r = await scanFile(f.path, { params: DEFAULT_CHUNKER, parallel: true, bufferSize: 65536 + i, copyTo: out });
+          return { r, copy: readFileSync(dest) };
+        } finally {
+          await out.close();
+        }
+      }),
+    );
+    for (const [i, f] of files.entries()) {
+      expect(results[i]!.r).toEqual(await scanBytes(f.data, DEFAULT_CHUNKER));
+      expect(results[i]!.copy.equals(f.data)).toBe(true);
+    }
+  });
+});

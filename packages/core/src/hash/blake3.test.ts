@@ -86,6 +86,28 @@ describe.each(IMPLS)('BLAKE3 %s', (impl) => {
     expect(() => h.digestHex()).toThrow(/after digestHex/);
   });
 
+  it('starts over after reset, whether spent or midway', async () => {
+    const a = seededBytes(3, 100_001);
+    const b = seededBytes(4, 70_000);
+    const h = (await loadHasher(impl))();
+    h.update(a);
+    const first = h.digestHex();
+    expect(first).toBe(await blake3Hex(a, impl));
+    h.reset();
+    h.update(b);
+    expect(h.digestHex()).toBe(await blake3Hex(b, impl));
+    // Reset midway discards what was fed; interleaved with another hasher.
+    h.reset();
+    h.update(a.subarray(0, 5000));
+    const other = (await loadHasher(impl))();
+    other.update(b.subarray(0, 9));
+    h.reset();
+    h.update(a);
+    other.update(b.subarray(9));
+    expect(h.digestHex()).toBe(first);
+    expect(other.digestHex()).toBe(await blake3Hex(b, impl));
+  });
+
   it('caches the factory', async () => {
     expect(await loadHasher(impl)).toBe(await loadHasher(impl));
   });
