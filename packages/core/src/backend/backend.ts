@@ -24,6 +24,14 @@ export interface LoadOptions extends OpOptions {
   offset?: number;
   /** Number of bytes to read (default: to the end). */
   length?: number;
+  /**
+   * A buffer to read into, reused by the caller from load to load so large transfers
+   * do not allocate (and fault in) fresh memory per request. When the bytes fit, the
+   * result is a view of its start; otherwise a new buffer is returned and `into` is
+   * untouched or holds garbage. The caller must not touch `into` until the promise
+   * settles, and must not keep the result past its next use of `into`.
+   */
+  into?: Uint8Array;
 }
 
 export interface ObjectInfo {

@@ -96,7 +96,7 @@ export class DirectoryBackend implements Backend {
         if (!info.isFile()) throw this.#notFound(key);
         const available = Math.max(0, info.size - offset);
         const want = Math.min(available, opts.length ?? available);
-        const out = new Uint8Array(want);
+        const out = opts.into && opts.into.length >= want ? opts.into.subarray(0, want) : new Uint8Array(want);
         let got = 0;
         while (got < want) {
           opts.signal?.throwIfAborted();

@@ -250,7 +250,7 @@ export class S3Backend implements Backend {
       try {
         const r = await this.#client.send(new GetObjectCommand({ Bucket: this.#opts.bucket, Key: full, ...(range ? { Range: range } : {}) }), { abortSignal: opts.signal });
         const expected = r.ContentLength;
-        const bytes = r.Body ? await readBody(r.Body as unknown as AsyncIterable<Uint8Array>, expected) : new Uint8Array(0);
+        const bytes = r.Body ? await readBody(r.Body as unknown as AsyncIterable<Uint8Array>, expected, opts.into) : new Uint8Array(0);
         if (expected !== undefined && bytes.length !== expected) throw Object.assign(new Error(`short body: ${bytes.length} of ${expected} bytes`), { code: 'ECONNRESET' });
         return bytes;
       } catch (err) {
@@ -395,17 +395,17 @@ function isTransient(err: unknown): boolean {
 }
 
 /**
- * Gather a response body. With a known length it is copied once into a buffer of
- * that size as it streams (the SDK's own helper gathers the pieces and then copies
- * them all again, holding the body twice).
+ * Gather a response body. With a known length it is copied once, as it streams, into
+ * `into` when it fits, else into a buffer of that size (the SDK's own helper gathers
+ * the pieces and then copies them all again, holding the body twice).
  */
-async function readBody(body: AsyncIterable<Uint8Array>, expected: number | undefined): Promise<Uint8Array> {
+async function readBody(body: AsyncIterable<Uint8Array>, expected: number | undefined, into: Uint8Array | undefined): Promise<Uint8Array> {
   if (expected === undefined) {
     const pieces: Uint8Array[] = [];
     for await (const piece of body) pieces.push(piece);
     return Buffer.concat(pieces);
   }
-  const out = Buffer.allocUnsafe(expected);
+  const out = into && into.length >= expected ? into.subarray(0, expected) : Buffer.allocUnsafe(expected);
   let n = 0;
   for await (const piece of body) {
     if (n + piece.length > expected) throw Object.assign(new Error(`long body: more than ${expected} bytes`), { code: 'ECONNRESET' });

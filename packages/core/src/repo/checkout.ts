@@ -59,7 +59,9 @@ interface Op {
  * the cache. Plans everything first: if any change would destroy content that is
  * not in the cache (uncommitted work), throws ConflictError listing it and changes
  * nothing, unless `force`. Throws NotFoundError if a needed object is not cached
- * (run fetch first). Every cache object is rehashed before it is linked or copied,
+ * (run fetch first). Every cache object is rehashed before it is linked or copied
+ * (unless the download just before, in this process, wrote it from verified bytes:
+ * `Cache.takeFresh`),
  * and each file appears through a temp name and a rename, so the workspace never
  * holds a partial or unverified file. Idempotent. Holds the repository lock (unless
  * `dryRun`): ConflictError while another cpv process holds it.
@@ -106,6 +108,8 @@ async function checkoutLocked(repo: Repo, opts: CheckoutOptions): Promise<Checko
   const verified = new Map<string, Promise<void>>();
   const verify = (oid: string, rel: string): Promise<void> => {
     let v = verified.get(oid);
+    // Just downloaded and verified by this process (a pull): no second read of it.
+    if (!v && repo.cache.takeFresh(oid)) v = Promise.resolve();
     if (!v) {
       v = repo.cache.verifyFile(oid).then((ok) => {
         if (!ok) throw corrupt(oid, rel);
@@ -136,9 +140,11 @@ async function checkoutLocked(repo: Repo, opts: CheckoutOptions): Promise<Checko
         // Small files: read once, verify those bytes, write exactly them. Synchronous
         // calls: for many small files the thread-pool round trips cost more than the IO.
         const bytes = readFileSync(src);
-        const h = newHasher();
-        h.update(bytes);
-        if (toFileOid(h.digestHex()) !== op.oid) throw corrupt(op.oid!, op.rel);
+        if (!repo.cache.takeFresh(op.oid!)) {
+          const h = newHasher();
+          h.update(bytes);
+          if (toFileOid(h.digestHex()) !== op.oid) throw corrupt(op.oid!, op.rel);
+        }
         staged.set(op, tmp);
         writeFileSync(tmp, bytes, { mode: op.mode ?? 0o644 });
         chmodSync(tmp, op.mode ?? 0o644); // writeFileSync's mode is subject to the umask

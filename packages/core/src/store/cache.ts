@@ -51,6 +51,8 @@ export class Cache {
   private unsynced: string[] = [];
   private smallTmpPrefix: string | undefined;
   private smallTmpSeq = 0;
+  /** Objects a download just wrote from verified bytes, not yet used by a checkout. */
+  private readonly fresh = new Set<string>();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -91,6 +93,24 @@ export class Cache {
   /** A fresh temp path inside the cache (same filesystem as the objects). */
   tmpPath(label = 'obj'): string {
     return join(this.tmpDir, `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /**
+   * Record that the object for `oid` was just put in place by this process from bytes
+   * verified against `oid` (a download), so the checkout that follows in the same
+   * operation need not read it again. Call only after `commitFile` or `putVerified`
+   * reported a new object.
+   */
+  noteFresh(oid: string): void {
+    this.fresh.add(oid);
+  }
+
+  /**
+   * Whether `oid` was noted fresh (see `noteFresh`) and not yet taken: true once, then
+   * false, so any later use of the object rehashes it as usual.
+   */
+  takeFresh(oid: string): boolean {
+    return this.fresh.delete(oid);
   }
 
   /** Whether the whole-file object is present. Does not verify content. */

@@ -203,7 +203,8 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     }
   }
   result.files = jobs.size;
-  const requests = coalesce(remoteWants, opts.coalesceGap ?? 256 * 1024, opts.maxRequest ?? 4 * MiB);
+  const maxRequest = opts.maxRequest ?? 4 * MiB;
+  const requests = coalesce(remoteWants, opts.coalesceGap ?? 256 * 1024, maxRequest);
   result.requests = requests.length;
   if (opts.dryRun || jobs.size === 0) return result;
 
@@ -215,6 +216,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   // Locations verified by download: the only remote knowledge kept for later dedup.
   const proven: Array<[string, ChunkLocation]> = [];
   const newHasher = await loadHasher();
+  const buffers: Buffer[] = [];
   let heldBytes = 0;
   const holdBudget = opts.holdBudget ?? HOLD_BUDGET;
   const handleOf = (job: FileJob): Promise<FileHandle> => {
@@ -232,7 +234,8 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     job.hashing = job.hashing.then(async () => {
       if (offset !== job.hashed) {
         if (heldBytes + bytes.length <= holdBudget) {
-          job.held.set(offset, bytes);
+          // A copy: `bytes` may be a view of a response buffer that is reused.
+          job.held.set(offset, Buffer.from(bytes));
           heldBytes += bytes.length;
         } else job.dropped.set(offset, bytes.length);
         return;
@@ -283,8 +286,12 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     // The chunk list first: a cached file with a manifest is a source of chunks for
     // later pulls (earlier versions make later ones cheap).
     if (job.manifest) await cache.writeManifest({ format: 'cpv-manifest', version: 1, oid: job.oid, size: job.size, ...job.manifest });
-    await cache.commitFile(job.tmp!, job.oid);
+    if (!(await cache.commitFile(job.tmp!, job.oid))) cache.noteFresh(job.oid);
     job.tmp = undefined;
+  };
+  // The chunk is the whole file and was verified against the file oid.
+  const putSingle = async (job: FileJob, bytes: Uint8Array): Promise<void> => {
+    if (await cache.putVerified(job.oid, bytes)) cache.noteFresh(job.oid);
   };
   const placed = (job: FileJob, count: number): void => {
     job.remaining -= count;
@@ -293,8 +300,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
   const place = async (w: Want, bytes: Uint8Array): Promise<void> => {
     for (const p of w.places) {
       const job = p.job;
-      // The chunk is the whole file and was verified against the file oid.
-      if (job.single) await cache.putVerified(job.oid, bytes);
+      if (job.single) await putSingle(job, bytes);
       else await writeRun(job, p.offset, bytes);
       placed(job, 1);
     }
@@ -308,7 +314,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
       for (const p of w.places) {
         const job = p.job;
         if (job.single) {
-          await cache.putVerified(job.oid, buf.subarray(at, at + w.length));
+          await putSingle(job, buf.subarray(at, at + w.length));
           placed(job, 1);
           continue;
         }
@@ -347,7 +353,10 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
     for (const r of requests) {
       void group.run(async () => {
         opts.signal?.throwIfAborted();
-        const buf = await remote.backend.load(remoteKeys.pack(r.pack), { offset: r.start, length: r.end - r.start, signal: opts.signal });
+        // Responses land in reused buffers: at most `jobs` of them, whatever the size
+        // of the file, and no fresh memory to fault in per request.
+        const into = r.end - r.start <= maxRequest ? (buffers.pop() ?? Buffer.allocUnsafe(maxRequest)) : undefined;
+        const buf = await remote.backend.load(remoteKeys.pack(r.pack), { offset: r.start, length: r.end - r.start, signal: opts.signal, into });
         let n = 0;
         for (const w of r.wants) {
           const at = w.offset - r.start;
@@ -356,6 +365,8 @@ export async function fetchObjects(cache: Cache, remote: Remote, items: readonly
         }
         for (const w of r.wants) proven.push([w.chunk, { pack: w.pack, offset: w.offset, length: w.length }]);
         await placeAll(r, buf);
+        // Every placement is written, and hashed or copied aside: the buffer is free.
+        if (into) buffers.push(into);
         done += n;
         opts.onProgress?.({ phase: 'download', done, total });
       });

@@ -167,6 +167,18 @@ export function backendConformance(
       ] as const)('reads %s', async (_label, range, [from, to]) => {
         expectBytes(await b.load('r', range), data.subarray(from, to));
       });
+
+      it('reads into a given buffer when the bytes fit, and allocates when they do not', async () => {
+        const into = new Uint8Array(6000).fill(0xee);
+        const got = await b.load('r', { offset: 1234, length: 4321, into });
+        expectBytes(got, data.subarray(1234, 5555));
+        expect(got.buffer).toBe(into.buffer);
+        expect(got.byteOffset).toBe(into.byteOffset);
+        const small = new Uint8Array(100);
+        const whole = await b.load('r', { into: small });
+        expectBytes(whole, data);
+        expect(whole.buffer).not.toBe(small.buffer);
+      });
     });
 
     describe('missing objects', () => {
