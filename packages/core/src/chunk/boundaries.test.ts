@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededBytes } from '../testing/seeded.js';
+import { safetensors, seededBytes } from '../testing/seeded.js';
 import { tensorBoundariesOf } from './boundaries.js';
 import { validateChunkerParams } from './fastcdc.js';
 import { scanBytes, scanFile } from './scan.js';
@@ -10,27 +10,6 @@ import { scanBytes, scanFile } from './scan.js';
 const ALIGNED = validateChunkerParams({ algorithm: 'fastcdc-v1', gear: 'cpv-gear-v1', min: 1024, avg: 4096, max: 16384, align: 'tensors' });
 const PLAIN = { ...ALIGNED, align: 'none' as const };
 
-/** A safetensors file with tensors of the given sizes, content from `seed`. */
-function safetensors(sizes: number[], seed: number): { data: Uint8Array; tensors: Array<[number, number]> } {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  let off = 0;
-  sizes.forEach((n, i) => {
-    header[`t${i}`] = { dtype: 'U8', shape: [n], data_offsets: [off, off + n] };
-    off += n;
-  });
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  const data = Buffer.concat([len, json, seededBytes(seed, off)]);
-  const base = 8 + json.length;
-  let at = base;
-  const tensors = sizes.map((n): [number, number] => {
-    const t: [number, number] = [at, at + n];
-    at += n;
-    return t;
-  });
-  return { data, tensors };
-}
 
 function cutOffsets(chunks: Array<[string, number]>): Set<number> {
   const out = new Set<number>();

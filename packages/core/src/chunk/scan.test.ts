@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConflictError } from '../errors.js';
 import { blake3Hex } from '../hash/blake3.js';
-import { seededBytes } from '../testing/seeded.js';
+import { safetensors, seededBytes } from '../testing/seeded.js';
 import { chunkLengths, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
 import { scanBytes, scanFile, type ScanResult } from './scan.js';
 
@@ -224,18 +224,7 @@ describe('scanFile on two threads', () => {
   });
 
   it('cuts at tensor boundaries exactly as one thread does', async () => {
-    // A safetensors layout: 8-byte header length, JSON header, tensor bytes.
-    const sizes = [70_000, 3, 1_000_000, 20_001, 500_000];
-    const header: Record<string, unknown> = {};
-    let off = 0;
-    sizes.forEach((n, i) => {
-      header[`t${i}`] = { dtype: 'U8', shape: [n], data_offsets: [off, off + n] };
-      off += n;
-    });
-    const json = Buffer.from(JSON.stringify(header));
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(json.length));
-    const data = Buffer.concat([len, json, seededBytes(35, off)]);
+    const { data } = safetensors([70_000, 3, 1_000_000, 20_001, 500_000], 35);
     const path = writeTemp(data);
     const params: ChunkerParams = { ...DEFAULT_CHUNKER, align: 'tensors' };
     const one = await scanFile(path, { params, parallel: false });

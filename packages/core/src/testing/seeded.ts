@@ -41,3 +41,28 @@ export function seededBytes(seed: number, n: number): Uint8Array {
 export function randomInt(next: () => number, lo: number, hi: number): number {
   return lo + (next() % (hi - lo + 1));
 }
+
+/**
+ * A safetensors file (8-byte header length, JSON header, tensor bytes) with tensors of
+ * the given sizes, content from `seed`, and each tensor's [start, end) in the file.
+ */
+export function safetensors(sizes: number[], seed: number): { data: Uint8Array; tensors: Array<[number, number]> } {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let off = 0;
+  sizes.forEach((n, i) => {
+    header[`t${i}`] = { dtype: 'U8', shape: [n], data_offsets: [off, off + n] };
+    off += n;
+  });
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const data = Buffer.concat([len, json, seededBytes(seed, off)]);
+  const base = 8 + json.length;
+  let at = base;
+  const tensors = sizes.map((n): [number, number] => {
+    const t: [number, number] = [at, at + n];
+    at += n;
+    return t;
+  });
+  return { data, tensors };
+}

@@ -5,7 +5,7 @@ import { IntegrityError, NotFoundError, RemoteError } from '../errors.js';
 import type { ChunkerParams } from '../chunk/fastcdc.js';
 import { loadHasher } from '../hash/blake3.js';
 import type { Cache } from '../store/cache.js';
-import type { ChunkRef, RemoteManifest, RemoteTreeIndex } from '../store/manifest.js';
+import { PackTable, type ChunkRef, type RemoteManifest, type RemoteTreeIndex } from '../store/manifest.js';
 import { PackBuilder } from '../store/pack.js';
 import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { remoteKeys, type ChunkLocation, type Remote } from '../remote/remote.js';
@@ -316,18 +316,3 @@ async function cachedChunks(cache: Cache, oid: string, size: number, path: strin
   }
 }
 
-
-/** The `packs` list of a manifest or tree index: each pack once, in first-use order. */
-class PackTable {
-  readonly packs: string[] = [];
-  private readonly at = new Map<string, number>();
-
-  index(pack: string): number {
-    let i = this.at.get(pack);
-    if (i === undefined) {
-      i = this.packs.push(pack) - 1;
-      this.at.set(pack, i);
-    }
-    return i;
-  }
-}
