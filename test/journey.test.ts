@@ -35,7 +35,7 @@ const DEDUP_RATIO = 1.15;
 const MANIFEST_ALLOWANCE = 64 * KiB;
 
 // What a remote holds after a push: its marker, packs, manifests and trees (docs/format.md).
-const REMOTE_LAYOUT = /^(cpv-remote\.json|(packs|manifests|trees)\/[0-9a-f]{2}\/[0-9a-f]{62})$/;
+const REMOTE_LAYOUT = /^(cpv-remote\.json|(packs|pages|manifests|trees)\/[0-9a-f]{2}\/[0-9a-f]{62})$/;
 
 describe('journey: two clones share a model and a dataset through git and a directory remote', () => {
   journey((root) => directoryRemote(join(root, 'remote')));
