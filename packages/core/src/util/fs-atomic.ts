@@ -154,7 +154,7 @@ export function writeExclusiveSync(finalPath: string, data: Uint8Array, tmpPath:
     } finally {
       closeSync(fd);
     }
-    let outcome: 'linked' | 'exists' | 'unsupported';
+    let outcome: LinkOutcome;
     try {
       outcome = linkExclusiveSync(tmpPath, finalPath);
     } catch (err) {
@@ -183,15 +183,23 @@ export function writeExclusiveSync(finalPath: string, data: Uint8Array, tmpPath:
   }
 }
 
-function linkExclusiveSync(tmpPath: string, finalPath: string): 'linked' | 'exists' | 'unsupported' {
+type LinkOutcome = 'linked' | 'exists' | 'unsupported';
+
+/** What a failed `link` means for an exclusive link: 'exists', 'unsupported', or rethrown. */
+function linkFailure(err: unknown): LinkOutcome {
+  const code = errnoCode(err);
+  if (code === 'EEXIST') return 'exists';
+  if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return 'unsupported';
+  throw err;
+}
+
+/** {@link linkExclusive}, synchronously. */
+function linkExclusiveSync(tmpPath: string, finalPath: string): LinkOutcome {
   try {
     linkSync(tmpPath, finalPath);
     return 'linked';
   } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'EEXIST') return 'exists';
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return 'unsupported';
-    throw err;
+    return linkFailure(err);
   }
 }
 
@@ -199,15 +207,12 @@ function linkExclusiveSync(tmpPath: string, finalPath: string): 'linked' | 'exis
  * Hard-link `tmpPath` to `finalPath`. 'linked' on success, 'exists' if `finalPath`
  * already exists, 'unsupported' if the filesystem has no hard links. Other errors throw.
  */
-async function linkExclusive(tmpPath: string, finalPath: string): Promise<'linked' | 'exists' | 'unsupported'> {
+async function linkExclusive(tmpPath: string, finalPath: string): Promise<LinkOutcome> {
   try {
     await link(tmpPath, finalPath);
     return 'linked';
   } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'EEXIST') return 'exists';
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return 'unsupported';
-    throw err;
+    return linkFailure(err);
   }
 }
 
