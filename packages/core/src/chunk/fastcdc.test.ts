@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { loadHasher } from '../hash/blake3.js';
 import { createRng, randomInt, seededBytes } from '../testing/seeded.js';
+import { chunkInPieces } from '../testing/chunking.js';
 import { Chunker, chunkLengths, DEFAULT_CHUNKER, validateChunkerParams, type ChunkerParams } from './fastcdc.js';
 import { GEAR_V1 } from './gear.js';
 
@@ -31,18 +32,9 @@ function referenceLengths(data: Uint8Array, p: ChunkerParams): number[] {
   return out;
 }
 
-/** Chunk `data` pushed in pieces whose sizes come from `sizes()`. */
+/** Chunk lengths of `data` pushed in pieces whose sizes come from `sizes()`. */
 function lengthsInPieces(data: Uint8Array, p: ChunkerParams, sizes: () => number): number[] {
-  const c = new Chunker(p);
-  const out: number[] = [];
-  for (let off = 0; off < data.length; ) {
-    const n = Math.min(sizes(), data.length - off);
-    out.push(...c.push(data.subarray(off, off + n)));
-    off += n;
-  }
-  const last = c.finish();
-  if (last > 0) out.push(last);
-  return out;
+  return chunkInPieces(data, p, sizes).lengths;
 }
 
 async function chunkOids(data: Uint8Array, lengths: number[]): Promise<string[]> {

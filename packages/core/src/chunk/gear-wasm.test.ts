@@ -2,24 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { createRng, randomInt, seededBytes } from '../testing/seeded.js';
 import { Chunker, DEFAULT_CHUNKER, type ChunkerImpl, type ChunkerParams } from './fastcdc.js';
 import { GEAR_WASM_DATA, GEAR_WASM_MEMORY } from './gear-wasm.js';
+import { chunkInPieces } from '../testing/chunking.js';
 
 const MiB = 1024 * 1024;
 const WINDOW = GEAR_WASM_MEMORY - GEAR_WASM_DATA;
 const params = (min: number, avg: number, max: number): ChunkerParams => ({ algorithm: 'fastcdc-v1', gear: 'cpv-gear-v1', min, avg, max, align: 'none' });
 
-/** Chunk lengths of `data` pushed in pieces whose sizes come from `sizes()`. */
+/** Chunk lengths of `data` pushed in pieces whose sizes come from `sizes()`, by `impl`. */
 function lengths(impl: ChunkerImpl, data: Uint8Array, p: ChunkerParams, sizes: () => number): number[] {
-  const c = new Chunker(p, { impl });
-  expect(c.impl).toBe(impl);
-  const out: number[] = [];
-  for (let off = 0; off < data.length; ) {
-    const n = Math.min(sizes(), data.length - off);
-    out.push(...c.push(data.subarray(off, off + n)));
-    off += n;
-  }
-  const last = c.finish();
-  if (last > 0) out.push(last);
-  return out;
+  const r = chunkInPieces(data, p, sizes, impl);
+  expect(r.impl).toBe(impl);
+  return r.lengths;
 }
 
 describe('the WebAssembly gear loop', () => {
