@@ -1,11 +1,11 @@
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import type { Remote } from '../remote/remote.js';
 import { serializeTree, type TreeEntry } from '../store/tree.js';
 import { blake3Hex } from '../hash/blake3.js';
-import { shortOid, toFileOid } from '../util/oid.js';
-import { IntegrityError, NotFoundError } from '../errors.js';
+import { toFileOid } from '../util/oid.js';
+import { NotFoundError } from '../errors.js';
 import { missingFiles } from '../store/missing-files.js';
 import { checkInnerPaths, resolveTargets, type Target } from './pointers.js';
 import type { Repo } from './repo.js';
@@ -183,12 +183,13 @@ const RECENT_MS = 2000;
  * changed too recently to tell (within a timestamp tick of the state file or of now).
  */
 async function fanoutStamp(repo: Repo, state: StatCache, oids: readonly string[]): Promise<string | undefined> {
-  const prefixes = new Set<string>();
-  for (const oid of oids) prefixes.add(oid.slice(3, 5));
+  // One oid per fan-out directory (the first two hex digits) locates that directory.
+  const byPrefix = new Map<string, string>();
+  for (const oid of oids) if (!byPrefix.has(oid.slice(3, 5))) byPrefix.set(oid.slice(3, 5), oid);
   const now = Date.now();
   let text = '';
-  for (const prefix of [...prefixes].sort()) {
-    const st = lstatSync(dirname(repo.cache.filePath(`b3:${prefix}${'0'.repeat(62)}`)), { throwIfNoEntry: false });
+  for (const [prefix, oid] of [...byPrefix].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const st = lstatSync(dirname(repo.cache.filePath(oid)), { throwIfNoEntry: false });
     if (!st?.isDirectory() || !state.settled(st.mtimeMs) || now - st.mtimeMs < RECENT_MS) return undefined;
     text += `${prefix} ${st.mtimeMs} ${st.ino}\n`;
   }
@@ -200,16 +201,13 @@ async function fanoutStamp(repo: Repo, state: StatCache, oids: readonly string[]
  * IntegrityError when the bytes do not match, as reading the tree would.
  */
 async function hasIntactTree(repo: Repo, oid: string): Promise<boolean> {
-  const path = repo.cache.treePath(oid);
-  let buf: Buffer;
   try {
-    buf = readFileSync(path);
+    await repo.cache.readTreeBytes(oid);
+    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (err instanceof NotFoundError) return false;
     throw err;
   }
-  if (toFileOid(await blake3Hex(buf)) !== oid) throw new IntegrityError(`cache tree ${shortOid(oid)} is corrupt (${path})`, { data: { oid } });
-  return true;
 }
 
 function sameEntries(a: readonly TreeEntry[], b: readonly TreeEntry[]): boolean {

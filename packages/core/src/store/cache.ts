@@ -276,6 +276,15 @@ export class Cache {
    * its bytes do not hash to `oid`, FormatError if it is not canonical.
    */
   async readTree(oid: string): Promise<TreeEntry[]> {
+    const buf = await this.readTreeBytes(oid);
+    return parseTree(buf.toString('utf8'), `tree ${shortOid(oid)}`);
+  }
+
+  /**
+   * A cached tree's bytes, verified but not parsed. Throws NotFoundError if absent,
+   * IntegrityError if they do not hash to `oid`.
+   */
+  async readTreeBytes(oid: string): Promise<Buffer> {
     let buf: Buffer;
     try {
       buf = await readFile(this.treePath(oid));
@@ -286,7 +295,7 @@ export class Cache {
     if (toFileOid(await blake3Hex(buf)) !== oid) {
       throw new IntegrityError(`cache tree ${shortOid(oid)} is corrupt (${this.treePath(oid)})`, { data: { oid } });
     }
-    return parseTree(buf.toString('utf8'), `tree ${shortOid(oid)}`);
+    return buf;
   }
 
   /**
